@@ -1,0 +1,146 @@
+"""Shared fixtures: the app on a temporary instance folder and database, real
+aiosmtpd servers on 127.0.0.1, and a signed-up merchant that posts with CSRF."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from smtp_servers import start_test_server
+from wizard import create_app
+from wizard.devmailbox.certs import ensure_self_signed_cert
+
+SMTP_USERNAME = "merchant@bluefern.example.com"
+# Distinctive, so a leak anywhere is easy to find.
+SMTP_PASSWORD = "Zq7-unique-SMTP-secret-4711"
+# CI sets this so tests needing Chromium or PostgreSQL fail instead of skipping.
+STRICT = os.environ.get("WIZARD_REQUIRE_ALL_TESTS") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    if STRICT:
+        pytest.fail(f"{reason} (WIZARD_REQUIRE_ALL_TESTS=1 forbids skipping)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory) -> tuple[Path, Path]:
+    return ensure_self_signed_cert(tmp_path_factory.mktemp("certs"), "test-smtp")
+
+
+def database_url(tmp_path: Path) -> str:
+    return os.environ.get("WIZARD_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'wizard.sqlite'}"
+
+
+@pytest.fixture
+def app(tmp_path, certs):
+    instance = tmp_path / "instance"
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(instance),
+            "DATABASE_URL": f"sqlite:///{instance / 'wizard.sqlite'}",
+            "SECRET_KEY": "test-secret-key",
+            "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "SMTP_EXTRA_CA_FILE": str(certs[0]),
+            "SMTP_TIMEOUT": 5.0,
+            "SMTP_GREETING_TIMEOUT": 1.0,
+            "DEV_MAILBOX": False,
+        }
+    )
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def starttls_server(certs):
+    with start_test_server("starttls", username=SMTP_USERNAME, password=SMTP_PASSWORD, cert=certs[0], key=certs[1]) as server:
+        yield server
+
+
+@pytest.fixture
+def ssl_server(certs):
+    with start_test_server("ssl", username=SMTP_USERNAME, password=SMTP_PASSWORD, cert=certs[0], key=certs[1]) as server:
+        yield server
+
+
+@pytest.fixture
+def plain_server(certs):
+    with start_test_server("plain", username=SMTP_USERNAME, password=SMTP_PASSWORD, cert=certs[0], key=certs[1]) as server:
+        yield server
+
+
+CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
+
+
+class Merchant:
+    """A signed-in merchant driving the app through the Flask test client.
+
+    Every POST carries the CSRF token read from the page, like a browser;
+    ``htmx=True`` adds the headers htmx sends. Every response body is kept so
+    tests can assert what was never shown.
+    """
+
+    def __init__(self, client, email: str):
+        self.client = client
+        self.email = email
+        self.bodies: list[str] = []
+        self.token = ""
+
+    def _keep(self, response):
+        body = response.get_data(as_text=True)
+        self.bodies.append(body + "\n" + "\n".join(f"{k}: {v}" for k, v in response.headers.items()))
+        found = CSRF_IN_PAGE.search(body)
+        if found:
+            self.token = found.group(1)
+        return response
+
+    def get(self, url: str, htmx: bool = False, **kwargs):
+        headers = {"HX-Request": "true"} if htmx else {}
+        return self._keep(self.client.get(url, headers=headers, **kwargs))
+
+    def post(self, url: str, data: dict | None = None, htmx: bool = False, trigger: str | None = None, **kwargs):
+        if not self.token:
+            self.get("/wizard/pre-chat-form")
+        headers = {"X-CSRFToken": self.token}
+        if htmx:
+            headers["HX-Request"] = "true"
+            if trigger:
+                headers["HX-Trigger-Name"] = trigger
+        return self._keep(self.client.post(url, data=data or {}, headers=headers, **kwargs))
+
+
+def sign_up(client, email: str = "owner@bluefern.example.com", store: str = "Blue Fern Shop", password: str = "merchant-pass-1") -> Merchant:
+    page = client.get("/signup").get_data(as_text=True)
+    token = CSRF_IN_PAGE.search(page).group(1)
+    response = client.post("/signup", data={"store_name": store, "email": email, "password": password, "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return Merchant(client, email)
+
+
+@pytest.fixture
+def merchant(client) -> Merchant:
+    return sign_up(client)
+
+
+def smtp_form(server, **overrides) -> dict:
+    """SMTP form values pointing at a test server ("Other SMTP" provider)."""
+    values = {
+        "host": "localhost",
+        "port": str(server.port),
+        "security": "ssl" if server.mode == "ssl" else "starttls",
+        "sender_name": "Blue Fern Support",
+        "sender_email": SMTP_USERNAME,
+        "username": SMTP_USERNAME,
+        "password": SMTP_PASSWORD,
+    }
+    values.update(overrides)
+    return values

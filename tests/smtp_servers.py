@@ -1,0 +1,283 @@
+"""Real SMTP peers for tests: aiosmtpd servers on 127.0.0.1 and a silent port.
+
+Helpers, not fixtures, so conftest.py and individual tests can shape them as
+needed.  Every server is a real aiosmtpd listener on a free loopback port, so
+the code under test talks to it through genuine smtplib and TLS — nothing is
+mocked.  Three modes mirror what providers offer:
+
+- ``"starttls"``: port 587 style — STARTTLS required, then AUTH;
+- ``"ssl"``: port 465 style — TLS from the first byte, then AUTH;
+- ``"plain"``: an unencrypted relay — no STARTTLS and no AUTH advertised.
+
+``silent_listener`` accepts TCP connections but never greets, which is what a
+STARTTLS client experiences when pointed at an implicit-TLS port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import email.policy
+import hmac
+import socket
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from wizard.devmailbox.certs import server_tls_context
+from wizard.devmailbox.server import find_free_port, quiet_login_data_notice
+
+__all__ = [
+    "DEFAULT_AUTH_REPLY",
+    "MODES",
+    "ReceivedMessage",
+    "TestSmtpServer",
+    "silent_listener",
+    "start_test_server",
+]
+
+HOST = "127.0.0.1"
+MODES = ("starttls", "ssl", "plain")
+DEFAULT_USERNAME = "merchant@example.test"
+DEFAULT_PASSWORD = "correct-app-password"
+DEFAULT_AUTH_REPLY = "535 5.7.8 Username and Password not accepted"
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """A message as the server received it: envelope, raw bytes, parsed form."""
+
+    envelope_from: str
+    envelope_to: list[str]
+    data: bytes
+    message: EmailMessage
+
+
+class _RecordingHandler:
+    """Keeps every accepted message on the owning TestSmtpServer."""
+
+    def __init__(self, owner: TestSmtpServer) -> None:
+        self._owner = owner
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._owner.data_reply is not None:
+            # Providers often refuse only after DATA (unverified sender,
+            # sandbox recipient); this lets a test reproduce that.
+            return self._owner.data_reply
+        data = envelope.original_content or envelope.content or b""
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        received = ReceivedMessage(
+            envelope_from=envelope.mail_from or "",
+            envelope_to=list(envelope.rcpt_tos),
+            data=data,
+            message=email.message_from_bytes(data, policy=email.policy.default),
+        )
+        with self._owner.lock:
+            self._owner.messages.append(received)
+            number = len(self._owner.messages)
+        return f"250 2.0.0 Ok: queued as TEST{number:06d}"
+
+
+class _ExactCredentials:
+    """Accepts exactly one username/password; answers ``reply`` otherwise."""
+
+    def __init__(self, owner: TestSmtpServer, username: str, password: str, reply: str) -> None:
+        self._owner = owner
+        self._username = username.encode("utf-8")
+        self._password = password.encode("utf-8")
+        self._reply = reply
+
+    def __call__(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        mechanism: str,
+        auth_data: object,
+    ) -> AuthResult:
+        login = auth_data.login if isinstance(auth_data, LoginPassword) else b""
+        # Record who tried and how, never the password: test output and
+        # failure reports must not carry secrets, not even fake ones.
+        with self._owner.lock:
+            self._owner.auth_attempts.append((mechanism, login.decode("utf-8", "replace")))
+        if (
+            isinstance(auth_data, LoginPassword)
+            and hmac.compare_digest(auth_data.login, self._username)
+            and hmac.compare_digest(auth_data.password, self._password)
+        ):
+            return AuthResult(success=True, auth_data=login)
+        # handled=False + message: aiosmtpd sends our reply verbatim, so a
+        # test can impersonate any provider's rejection (535 5.7.139, 534 …).
+        return AuthResult(success=False, handled=False, message=self._reply)
+
+
+class _ImplicitTlsController(Controller):
+    """Controller for the ``ssl`` mode that silences one known aiosmtpd warning.
+
+    On an implicit-TLS listener aiosmtpd hides AUTH when
+    ``auth_require_tls=True`` (it only counts STARTTLS as TLS; aiosmtpd issues
+    274/281), so this listener must use ``auth_require_tls=False`` — which
+    makes every new SMTP instance warn "Requiring AUTH while not requiring
+    TLS".  Here that is false (the socket is TLS-only), and under pytest's
+    ``filterwarnings=error`` the warning would abort each connection.
+    ``catch_warnings`` swaps process-wide state; the window is one
+    constructor call on the server thread, which is acceptable in tests.
+    """
+
+    def factory(self) -> SMTP:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore",
+                message="Requiring AUTH while not requiring TLS",
+                category=UserWarning,
+            )
+            return super().factory()
+
+
+class TestSmtpServer:
+    """A running aiosmtpd server for one test; stop it (or use ``with``)."""
+
+    # Not a test class, despite the name pytest looks for.
+    __test__ = False
+
+    def __init__(self, mode: str, data_reply: str | None) -> None:
+        self.mode = mode
+        self.host = HOST
+        self.port = 0
+        self.data_reply = data_reply
+        # Appended to from the server thread; take the lock to read a
+        # consistent snapshot while a client may still be sending.
+        self.lock = threading.Lock()
+        self.messages: list[ReceivedMessage] = []
+        self.auth_attempts: list[tuple[str, str]] = []
+        self._controller: Controller | None = None
+
+    def stop(self) -> None:
+        """Stop the server; safe to call twice."""
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()
+
+    def __enter__(self) -> TestSmtpServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_test_server(
+    mode: str,
+    *,
+    username: str = DEFAULT_USERNAME,
+    password: str = DEFAULT_PASSWORD,
+    cert: Path,
+    key: Path,
+    auth_reply: str | None = None,
+    data_reply: str | None = None,
+    ready_timeout: float = 5.0,
+) -> TestSmtpServer:
+    """Start a real SMTP server on 127.0.0.1 and a free port; see module docstring.
+
+    ``auth_reply`` is the full reply line for failed logins (default
+    ``535 5.7.8 …``); ``data_reply``, when set, is answered to every DATA
+    instead of accepting the message.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    quiet_login_data_notice()
+    server = TestSmtpServer(mode, data_reply)
+    handler = _RecordingHandler(server)
+    authenticator = _ExactCredentials(
+        server, username, password, auth_reply or DEFAULT_AUTH_REPLY
+    )
+    tls = server_tls_context(cert, key)
+    port = find_free_port(HOST)
+
+    common = dict(
+        hostname=HOST,
+        port=port,
+        ready_timeout=ready_timeout,
+        server_hostname="smtp.test-provider.example",
+        authenticator=authenticator,
+    )
+    if mode == "starttls":
+        controller: Controller = Controller(
+            handler,
+            tls_context=tls,
+            require_starttls=True,
+            auth_required=True,
+            auth_require_tls=True,
+            **common,
+        )
+    elif mode == "ssl":
+        controller = _ImplicitTlsController(
+            handler,
+            ssl_context=tls,
+            auth_required=True,
+            auth_require_tls=False,
+            **common,
+        )
+    else:
+        # No TLS context: STARTTLS is not offered, and with the default
+        # auth_require_tls=True aiosmtpd does not advertise AUTH either.
+        controller = Controller(handler, auth_required=False, **common)
+
+    try:
+        controller.start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            controller.stop(no_assert=True)
+        if not controller.loop.is_running() and not controller.loop.is_closed():
+            controller.loop.close()
+        raise
+    server.port = port
+    server._controller = controller
+    return server
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """Yield a 127.0.0.1 port that accepts connections and never says a word."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((HOST, 0))
+    listener.listen(8)
+    # A short accept timeout lets the thread notice shutdown promptly.
+    listener.settimeout(0.05)
+    stopping = threading.Event()
+    accepted: list[socket.socket] = []
+
+    def accept_and_hold() -> None:
+        while not stopping.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # listener closed
+            # Keep the connection open (and silent) until the test ends,
+            # so the client waits for a greeting exactly as it would on 465.
+            accepted.append(connection)
+
+    thread = threading.Thread(target=accept_and_hold, name="silent-listener", daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stopping.set()
+        thread.join(timeout=2)
+        listener.close()
+        for connection in accepted:
+            connection.close()

@@ -1,0 +1,48 @@
+"""HeiChat email wizard: the Flask application factory.
+
+The factory reads like a table of contents: configuration, extensions,
+database, blueprints, commands. Everything the product knows lives in plain
+modules (``wizard.catalogue``, ``wizard.smtp``, ``wizard.devmailbox``) that
+the web layer, the CLI and the tests share.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app. ``test_config`` overrides configuration (tests use it)."""
+    # templates/ and static/ sit at the repository root (the product's layout),
+    # so the app runs from a checkout (editable install), not from a wheel.
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("WIZARD_INSTANCE_PATH")
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path or PROJECT_ROOT / "instance"),
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+
+    from wizard import config
+
+    config.load(app, test_config)
+
+    from wizard import db, extensions, security_headers
+
+    extensions.init_app(app)
+    db.init_app(app)
+    security_headers.init_app(app)
+
+    from wizard.web import register_blueprints
+
+    register_blueprints(app)
+
+    from wizard import cli
+
+    cli.init_app(app)
+    return app

@@ -1,0 +1,87 @@
+"""Configuration: embedded defaults, environment overrides, instance keys.
+
+Secrets that must survive restarts (the Flask secret key and the key that
+encrypts SMTP passwords) come from the environment or are generated once
+into ``instance/`` with file mode 0600, so a first start needs no set-up.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from flask import Flask
+
+DEFAULTS = {
+    # SMTP conversation limits (seconds).
+    "SMTP_TIMEOUT": 15.0,
+    "SMTP_GREETING_TIMEOUT": 5.0,
+    # Extra CA bundle trusted in addition to the system CAs (PEM path), e.g. a
+    # company relay with a private CA. Empty means the system CAs only.
+    "SMTP_EXTRA_CA_FILE": "",
+    # Local test mailbox (aiosmtpd with STARTTLS + AUTH on loopback).
+    "DEV_MAILBOX_HOST": "127.0.0.1",
+    "DEV_MAILBOX_PORT": 8025,
+    # None: follow app.debug. True/False force it (tests use True).
+    "DEV_MAILBOX": None,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": None,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+}
+
+# Environment variable -> (config key, converter).
+ENVIRONMENT = {
+    "DATABASE_URL": ("DATABASE_URL", str),
+    "SECRET_KEY": ("SECRET_KEY", str),
+    "WIZARD_ENCRYPTION_KEY": ("ENCRYPTION_KEYS", str),
+    "WIZARD_SMTP_TIMEOUT": ("SMTP_TIMEOUT", float),
+    "WIZARD_SMTP_GREETING_TIMEOUT": ("SMTP_GREETING_TIMEOUT", float),
+    "WIZARD_SMTP_CA_FILE": ("SMTP_EXTRA_CA_FILE", str),
+    "WIZARD_DEV_MAILBOX_PORT": ("DEV_MAILBOX_PORT", int),
+}
+
+
+def load(app: Flask, test_config: dict | None) -> None:
+    """Fill ``app.config`` from defaults, the environment and ``test_config``."""
+    app.config.from_mapping(DEFAULTS)
+    for variable, (key, convert) in ENVIRONMENT.items():
+        value = os.environ.get(variable)
+        if value:
+            app.config[key] = convert(value)
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    app.config.setdefault("DATABASE_URL", f"sqlite:///{instance / 'wizard.sqlite'}")
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = read_or_create_key(
+            instance / "secret_key", lambda: secrets.token_hex(32)
+        )
+    if not app.config.get("ENCRYPTION_KEYS"):
+        app.config["ENCRYPTION_KEYS"] = read_or_create_key(
+            instance / "encryption.key", lambda: Fernet.generate_key().decode()
+        )
+    app.config.setdefault("DEV_MAILBOX_DIR", str(instance / "dev-mailbox"))
+    app.config["SESSION_COOKIE_SECURE"] = app.config.get(
+        "SESSION_COOKIE_SECURE", not app.debug and not app.testing
+    )
+
+
+def read_or_create_key(path: Path, make) -> str:
+    """Return the key stored at ``path``, creating it (mode 0600) if missing."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = make()
+    # O_EXCL: two processes starting at once must not both write a key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value

@@ -1,0 +1,29 @@
+"""The development mailbox: a local, strict SMTP server whose mail lands in a Maildir.
+
+It lets the whole wizard — connection test, wrong-password guidance, the real
+test email — run on a developer's machine without a provider account:
+
+- ``certs``: a self-signed certificate that clients trust explicitly, so TLS
+  verification stays on even in development;
+- ``server``: ``DevMailbox`` (STARTTLS + AUTH required) and ``run_forever``
+  for the CLI;
+- ``store``: the Maildir the server writes and the dev inbox reads.
+
+No Flask here: the CLI, the web app and the tests all use these directly.
+"""
+
+from .certs import ensure_self_signed_cert, server_tls_context
+from .server import DevMailbox, run_forever
+from .store import StoredMessage, clear, get_message, list_messages, save_message
+
+__all__ = [
+    "DevMailbox",
+    "StoredMessage",
+    "clear",
+    "ensure_self_signed_cert",
+    "get_message",
+    "list_messages",
+    "run_forever",
+    "save_message",
+    "server_tls_context",
+]

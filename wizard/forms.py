@@ -1,0 +1,88 @@
+"""Flask-WTF forms: CSRF and field shapes. SMTP field checks live in
+``wizard.smtp.validation`` so the live endpoint and the CLI share them."""
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+CONTROL = "".join(chr(c) for c in range(32)) + "\x7f"
+
+
+def no_control_characters(_form, field) -> None:
+    if field.data and any(ch in CONTROL for ch in field.data):
+        raise ValidationError("Remove line breaks and invisible control characters.")
+
+
+def no_nul(_form, field) -> None:
+    if field.data and "\x00" in field.data:
+        raise ValidationError("Remove the invisible NUL character.")
+
+
+def real_email(_form, field) -> None:
+    """An address shape check with ``email-validator``, no network look-ups."""
+    if not field.data:
+        return
+    try:
+        field.data = validate_email(field.data.strip(), check_deliverability=False, allow_smtputf8=False).normalized
+    except EmailNotValidError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+class SignUpForm(FlaskForm):
+    store_name = StringField("Store name", validators=[DataRequired("Enter your store's name."), Length(max=120), no_control_characters])
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254), no_control_characters, real_email])
+    password = PasswordField("Password", validators=[DataRequired("Choose a password."), Length(min=8, max=200, message="Use 8 to 200 characters.")])
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254), no_control_characters])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
+
+
+class SignOutForm(FlaskForm):
+    pass
+
+
+class PreChatForm(FlaskForm):
+    enabled = BooleanField("Show the pre-chat form to visitors")
+    email_required = BooleanField("Ask for the email address (required)")
+    name_mode = SelectField(
+        "Name field",
+        choices=[SelectChoice("off", "Don't ask"), SelectChoice("optional", "Optional"), SelectChoice("required", "Required")],
+        default="optional",
+    )
+    intro = TextAreaField("Text above the form", validators=[Optional(), Length(max=300), no_control_characters])
+
+
+class ProviderForm(FlaskForm):
+    """Provider cards; the view checks the key against the catalogue."""
+
+    provider = StringField("Provider", validators=[DataRequired("Choose a provider."), Length(max=20)])
+    ses_region = StringField("Amazon SES region", validators=[Optional(), Length(max=30)])
+
+
+class SmtpForm(FlaskForm):
+    """CSRF only: the fields are checked by ``check_smtp_settings``."""
+
+
+class ActionForm(FlaskForm):
+    """A bare form for buttons (test, save, confirm): CSRF only."""
+
+
+class SendTestForm(FlaskForm):
+    recipient = EmailField("Send the test email to", validators=[DataRequired("Enter the address to send to."), Length(max=254), no_control_characters, real_email])
+
+
+class ChecklistForm(FlaskForm):
+    arrived = BooleanField("It arrived")
+    sender_name = BooleanField("The sender name looks right")
+    not_spam = BooleanField("It was in the inbox, not in spam")
+
+
+class VisitorForm(FlaskForm):
+    name = StringField("Your name", validators=[Length(max=120), no_control_characters])
+    email = EmailField("Your email", validators=[Length(max=254), no_control_characters, real_email])
+    message = TextAreaField("How can we help?", validators=[Length(max=2000), no_nul])

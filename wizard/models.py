@@ -1,0 +1,168 @@
+"""Database tables (SQLModel).
+
+Table models hold data only; validation lives in forms and in the plain
+``wizard.smtp.validation`` module, because ``table=True`` models skip
+Pydantic validation.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store(SQLModel, table=True):
+    """A merchant's store: every setting belongs to one."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    slug: str = Field(max_length=80, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    # Step 1: the visitor-facing pre-chat form.
+    prechat_enabled: bool = False
+    prechat_email_required: bool = True
+    prechat_name_mode: str = Field(default="optional", max_length=10)  # off | optional | required
+    prechat_intro: str = Field(default="Leave your email so we can reply even after you leave.", max_length=300)
+    # Step 2: the chosen provider (a catalogue key) and its extra input.
+    provider: Optional[str] = Field(default=None, max_length=20)
+    ses_region: Optional[str] = Field(default=None, max_length=30)
+
+
+class Member(UserMixin, SQLModel, table=True):
+    """Someone who signs in. Store members have a store; the ``support``
+    role (platform staff, a later issue) has none."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    password_hash: str = Field(max_length=300)
+    store_id: Optional[int] = Field(default=None, foreign_key="store.id", index=True)
+    role: str = Field(default="owner", max_length=10)  # owner | staff | support
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SmtpDraft(SQLModel, table=True):
+    """The SMTP form exactly as the merchant left it, errors included, so a
+    draft is never lost. Text columns: hostile lengths are reported by the
+    validation, not refused by the database."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", unique=True, index=True)
+    provider: str = Field(default="", sa_column=Column(Text, nullable=False))
+    host: str = Field(default="", sa_column=Column(Text, nullable=False))
+    port: str = Field(default="", sa_column=Column(Text, nullable=False))
+    security: str = Field(default="", sa_column=Column(Text, nullable=False))
+    sender_name: str = Field(default="", sa_column=Column(Text, nullable=False))
+    sender_email: str = Field(default="", sa_column=Column(Text, nullable=False))
+    username: str = Field(default="", sa_column=Column(Text, nullable=False))
+    password_encrypted: Optional[str] = Field(default=None, sa_column=Column(Text))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SmtpSettings(SQLModel, table=True):
+    """The SMTP settings a store saved and sends with."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", unique=True, index=True)
+    provider: str = Field(max_length=20)
+    host: str = Field(max_length=255)
+    port: int
+    security: str = Field(max_length=10)  # starttls | ssl
+    sender_name: str = Field(max_length=120)
+    sender_email: str = Field(max_length=254)
+    username: str = Field(max_length=254)
+    password_encrypted: str = Field(sa_column=Column(Text, nullable=False))
+    fingerprint: str = Field(max_length=64)
+    # Whether these exact values passed a connection test before saving.
+    tested: bool = False
+    saved_at: datetime = Field(default_factory=utcnow)
+
+
+class ConnectionTest(SQLModel, table=True):
+    """One Test Connection run, stored without the password."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    provider: str = Field(max_length=20)
+    host: str = Field(max_length=255)
+    port: int
+    security: str = Field(max_length=10)
+    username: str = Field(max_length=254)
+    sender_email: str = Field(max_length=254)
+    fingerprint: str = Field(max_length=64)
+    ok: bool
+    stage: str = Field(max_length=20)  # stage that failed, or "done"
+    category: str = Field(max_length=40)
+    reply_code: Optional[int] = None
+    reply_enhanced: Optional[str] = Field(default=None, max_length=20)
+    reply_text: Optional[str] = Field(default=None, sa_column=Column(Text))
+    elapsed_ms: int = 0
+    stages: list = Field(default_factory=list, sa_column=Column(JSON))
+    transcript: list = Field(default_factory=list, sa_column=Column(JSON))
+
+
+class SendLog(SQLModel, table=True):
+    """One real test email (and, later, every email) sent for a store."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    purpose: str = Field(default="test", max_length=20)
+    sender: str = Field(max_length=400)
+    recipient: str = Field(max_length=254)
+    subject: str = Field(max_length=300)
+    message_id: str = Field(max_length=300)
+    ok: bool
+    stage: str = Field(max_length=20)
+    category: str = Field(max_length=40)
+    reply_code: Optional[int] = None
+    reply_enhanced: Optional[str] = Field(default=None, max_length=20)
+    reply_text: Optional[str] = Field(default=None, sa_column=Column(Text))
+    queue_id: Optional[str] = Field(default=None, max_length=200)
+    elapsed_ms: int = 0
+    transcript: list = Field(default_factory=list, sa_column=Column(JSON))
+    # The merchant's delivery checklist (None = not answered yet).
+    check_arrived: Optional[bool] = None
+    check_sender_name: Optional[bool] = None
+    check_not_spam: Optional[bool] = None
+
+
+class Contact(SQLModel, table=True):
+    """A visitor who left an email address in the pre-chat form."""
+
+    __table_args__ = (UniqueConstraint("store_id", "email"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    email: str = Field(max_length=254)
+    name: Optional[str] = Field(default=None, max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class Conversation(SQLModel, table=True):
+    """A chat started by a visitor through the pre-chat form."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    contact_id: Optional[int] = Field(default=None, foreign_key="contact.id", index=True)
+    token: str = Field(max_length=64, unique=True, index=True)
+    started_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class ChatMessage(SQLModel, table=True):
+    """One message in a conversation."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    author: str = Field(max_length=10)  # visitor | merchant
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

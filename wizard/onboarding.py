@@ -1,0 +1,304 @@
+"""The onboarding state of a store: drafts, tests, saving, sending, progress.
+
+Plain functions over a database session — no Flask — so the web views, the
+CLI and the tests share them. The password is handled only here and in the
+probe: it is encrypted before it is stored and never returned to a caller
+that renders pages.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from wizard.catalogue import LOCAL_KEY, Catalogue, ProviderPreset
+from wizard.models import ConnectionTest, SendLog, SmtpDraft, SmtpSettings, Store, utcnow
+from wizard.secrets import SecretBox
+from wizard.smtp.probe import ProbeResult, SmtpTarget
+from wizard.smtp.validation import FIELDS, Finding, SmtpValues, check_smtp_settings, has_errors
+
+STEPS = (
+    ("pre-chat-form", "Pre-chat form"),
+    ("provider", "Provider"),
+    ("smtp", "SMTP settings"),
+    ("test", "Test & save"),
+    ("send", "Send a test email"),
+)
+TEXT_FIELDS = ("host", "port", "security", "sender_name", "sender_email", "username")
+# Longest value kept in a draft; anything longer is already an error.
+DRAFT_LIMIT = 2000
+
+
+def clean_for_storage(value: str) -> str:
+    """Cap the length and drop NUL (PostgreSQL text cannot hold it)."""
+    return value[:DRAFT_LIMIT].replace("\x00", "\ufffd")
+
+
+# -- drafts --------------------------------------------------------------------
+
+def get_draft(session: Session, store: Store) -> SmtpDraft | None:
+    return session.exec(select(SmtpDraft).where(SmtpDraft.store_id == store.id)).first()
+
+
+def get_saved(session: Session, store: Store) -> SmtpSettings | None:
+    return session.exec(select(SmtpSettings).where(SmtpSettings.store_id == store.id)).first()
+
+
+def preset_values(preset: ProviderPreset, region: str | None, member_email: str) -> dict[str, str]:
+    """What choosing ``preset`` pre-fills in the SMTP form."""
+    host = preset.host
+    if preset.host_template:
+        host = preset.host_for_region(region or preset.default_region)
+    username = {"apikey": "apikey", "email": member_email, "account_email": member_email}.get(preset.username_rule, "")
+    if preset.key == LOCAL_KEY:
+        username = member_email
+    return {"host": host, "port": str(preset.port), "security": preset.security, "username": username}
+
+
+def apply_provider(session: Session, store: Store, preset: ProviderPreset, region: str | None, member_email: str) -> None:
+    """Record the chosen provider and pre-fill the draft's connection fields.
+
+    The sender fields and the password stay as they were: they belong to the
+    merchant, not to the provider.
+    """
+    changed = store.provider != preset.key or store.ses_region != region
+    store.provider = preset.key
+    store.ses_region = region if preset.host_template else None
+    draft = get_draft(session, store) or SmtpDraft(store_id=store.id, sender_email=member_email)
+    if changed or not draft.host:
+        values = preset_values(preset, region, member_email)
+        draft.host, draft.port, draft.security = values["host"], values["port"], values["security"]
+        if values["username"] or draft.username == "apikey":
+            draft.username = values["username"] or ""
+    draft.provider = preset.key
+    draft.updated_at = utcnow()
+    session.add(store)
+    session.add(draft)
+    session.commit()
+
+
+def update_draft(session: Session, store: Store, form: dict[str, str], box: SecretBox) -> SmtpDraft:
+    """Store what was typed (errors included). A blank password keeps the stored one."""
+    draft = get_draft(session, store) or SmtpDraft(store_id=store.id)
+    draft.provider = store.provider or ""
+    for field in TEXT_FIELDS:
+        setattr(draft, field, clean_for_storage(form.get(field, "")))
+    password = form.get("password", "")
+    if password:
+        draft.password_encrypted = box.encrypt(clean_for_storage(password))
+    draft.updated_at = utcnow()
+    session.add(draft)
+    session.commit()
+    return draft
+
+
+def stored_password(draft: SmtpDraft | None, box: SecretBox) -> str:
+    if draft is None or not draft.password_encrypted:
+        return ""
+    try:
+        return box.decrypt(draft.password_encrypted)
+    except ValueError:
+        return ""
+
+
+def values_for_check(provider: str, form: dict[str, str], draft: SmtpDraft | None, box: SecretBox) -> SmtpValues:
+    """The values to validate: the form's, with the stored password when left blank."""
+    values = {field: form.get(field, "") for field in TEXT_FIELDS}
+    password = form.get("password", "") or stored_password(draft, box)
+    return SmtpValues(provider=provider, password=password, **values)
+
+
+def draft_form(draft: SmtpDraft | None) -> dict[str, str]:
+    """The draft as form values — never the password."""
+    if draft is None:
+        return {field: "" for field in TEXT_FIELDS}
+    return {field: getattr(draft, field) for field in TEXT_FIELDS}
+
+
+def check_draft(draft: SmtpDraft | None, catalogue: Catalogue, box: SecretBox) -> list[Finding]:
+    if draft is None:
+        return check_smtp_settings(SmtpValues(provider=""), catalogue)
+    return check_smtp_settings(values_for_check(draft.provider, draft_form(draft), draft, box), catalogue)
+
+
+def fingerprint(values: SmtpValues, box: SecretBox) -> str:
+    """Identifies the exact settings (password included) without revealing them."""
+    data = {field: getattr(values, field).strip() if field != "password" else values.password for field in FIELDS}
+    data["provider"] = values.provider
+    data["host"] = data["host"].lower()
+    return box.fingerprint(data)
+
+
+def draft_fingerprint(draft: SmtpDraft, box: SecretBox) -> str:
+    return fingerprint(values_for_check(draft.provider, draft_form(draft), draft, box), box)
+
+
+# -- targets, tests and saving ---------------------------------------------------
+
+@dataclass
+class TargetOptions:
+    timeout: float
+    greeting_timeout: float
+    extra_ca_file: str | None
+    local_ca_file: str | None  # the local test mailbox's certificate, debug only
+
+
+def target_from(provider: str, host: str, port: int, security: str, username: str, password: str,
+                sender_email: str, options: TargetOptions) -> SmtpTarget:
+    ca_file = options.local_ca_file if provider == LOCAL_KEY and options.local_ca_file else options.extra_ca_file
+    return SmtpTarget(
+        host=host.strip().lower().rstrip("."),
+        port=port,
+        security=security,
+        username=username.strip(),
+        password=password,
+        sender_email=sender_email.strip(),
+        timeout=options.timeout,
+        greeting_timeout=options.greeting_timeout,
+        ca_file=ca_file or None,
+    )
+
+
+def draft_target(draft: SmtpDraft, box: SecretBox, options: TargetOptions) -> SmtpTarget:
+    return target_from(draft.provider, draft.host, int(draft.port.strip()), draft.security.strip(),
+                       draft.username, stored_password(draft, box), draft.sender_email, options)
+
+
+def saved_target(saved: SmtpSettings, box: SecretBox, options: TargetOptions) -> SmtpTarget:
+    return target_from(saved.provider, saved.host, saved.port, saved.security, saved.username,
+                       box.decrypt(saved.password_encrypted), saved.sender_email, options)
+
+
+def record_test(session: Session, store: Store, draft: SmtpDraft, result: ProbeResult, box: SecretBox) -> ConnectionTest:
+    reply = result.reply
+    test = ConnectionTest(
+        store_id=store.id,
+        provider=draft.provider,
+        host=draft.host.strip(),
+        port=int(draft.port.strip()),
+        security=draft.security.strip(),
+        username=draft.username.strip(),
+        sender_email=draft.sender_email.strip(),
+        fingerprint=draft_fingerprint(draft, box),
+        ok=result.ok,
+        stage=result.stage,
+        category=result.category,
+        reply_code=reply.code if reply else None,
+        reply_enhanced=reply.enhanced if reply else None,
+        reply_text=reply.text if reply else None,
+        elapsed_ms=result.elapsed_ms,
+        stages=result.stages_as_dicts(),
+        transcript=result.transcript,
+    )
+    session.add(test)
+    session.commit()
+    return test
+
+
+def latest_test(session: Session, store: Store) -> ConnectionTest | None:
+    return session.exec(
+        select(ConnectionTest).where(ConnectionTest.store_id == store.id).order_by(ConnectionTest.id.desc())
+    ).first()
+
+
+def draft_passed_test(session: Session, store: Store, draft: SmtpDraft | None, box: SecretBox) -> bool:
+    """True when the exact current draft is the one the latest passed test used."""
+    if draft is None or not draft.password_encrypted:
+        return False
+    current = draft_fingerprint(draft, box)
+    passed = session.exec(
+        select(ConnectionTest)
+        .where(ConnectionTest.store_id == store.id, ConnectionTest.fingerprint == current, ConnectionTest.ok == True)  # noqa: E712
+    ).first()
+    return passed is not None
+
+
+def save_settings(session: Session, store: Store, draft: SmtpDraft, box: SecretBox, tested: bool) -> SmtpSettings:
+    """Copy a valid draft to the saved settings (re-encrypting the password)."""
+    saved = get_saved(session, store) or SmtpSettings(store_id=store.id, provider="", host="", port=0, security="",
+                                                       sender_name="", sender_email="", username="",
+                                                       password_encrypted="", fingerprint="")
+    saved.provider = draft.provider
+    saved.host = draft.host.strip().lower().rstrip(".")
+    saved.port = int(draft.port.strip())
+    saved.security = draft.security.strip()
+    saved.sender_name = draft.sender_name.strip()
+    saved.sender_email = draft.sender_email.strip()
+    saved.username = draft.username.strip()
+    saved.password_encrypted = box.encrypt(stored_password(draft, box))
+    saved.fingerprint = draft_fingerprint(draft, box)
+    saved.tested = tested
+    saved.saved_at = utcnow()
+    session.add(saved)
+    session.commit()
+    return saved
+
+
+def record_send(session: Session, store: Store, saved: SmtpSettings, recipient: str, subject: str, message_id: str,
+                sender: str, result: ProbeResult) -> SendLog:
+    reply = result.reply
+    log = SendLog(
+        store_id=store.id,
+        sender=sender,
+        recipient=recipient,
+        subject=subject,
+        message_id=message_id,
+        ok=result.ok,
+        stage=result.stage,
+        category=result.category,
+        reply_code=reply.code if reply else None,
+        reply_enhanced=reply.enhanced if reply else None,
+        reply_text=reply.text if reply else None,
+        queue_id=result.queue_id,
+        elapsed_ms=result.elapsed_ms,
+        transcript=result.transcript,
+    )
+    session.add(log)
+    session.commit()
+    return log
+
+
+def latest_send(session: Session, store: Store, since: datetime | None = None) -> SendLog | None:
+    query = select(SendLog).where(SendLog.store_id == store.id)
+    if since is not None:
+        query = query.where(SendLog.created_at >= since)
+    return session.exec(query.order_by(SendLog.id.desc())).first()
+
+
+# -- progress ----------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    done: dict[str, bool]
+
+    @property
+    def next_step(self) -> str | None:
+        return next((slug for slug, _ in STEPS if not self.done[slug]), None)
+
+    @property
+    def complete(self) -> bool:
+        return all(self.done.values())
+
+
+def prechat_ready(store: Store) -> bool:
+    return store.prechat_enabled and store.prechat_email_required
+
+
+def progress(session: Session, store: Store, catalogue: Catalogue, box: SecretBox) -> Progress:
+    draft = get_draft(session, store)
+    saved = get_saved(session, store)
+    sent = None
+    if saved is not None:
+        sent = session.exec(
+            select(SendLog).where(SendLog.store_id == store.id, SendLog.ok == True, SendLog.created_at >= saved.saved_at)  # noqa: E712
+        ).first()
+    return Progress(
+        done={
+            "pre-chat-form": prechat_ready(store),
+            "provider": catalogue.get(store.provider) is not None,
+            "smtp": draft is not None and bool(draft.host) and not has_errors(check_draft(draft, catalogue, box)),
+            "test": saved is not None,
+            "send": sent is not None,
+        }
+    )

@@ -1,0 +1,1 @@
+"""SMTP knowledge with no Flask in it: field checks, the staged probe, sending."""

@@ -1,0 +1,153 @@
+"""Turning a failed SMTP stage into a category, a plain title and a hint.
+
+Rules and texts are data (``catalogue/diagnosis.toml``): the reply code and
+enhanced status code decide first, the reply text second. The categories
+are a closed set shared by the wizard, the troubleshooting page and the CLI.
+"""
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from wizard.catalogue.hints import LenientValues
+from wizard.smtp.transcript import split_enhanced
+
+if TYPE_CHECKING:
+    from wizard.smtp.probe import Reply, SmtpTarget
+
+CATEGORIES = (
+    "ok", "dns_not_found", "connection_refused", "connection_timeout", "no_greeting",
+    "tls_on_plain_port", "certificate_invalid", "tls_failed", "starttls_unsupported",
+    "auth_unsupported", "auth_failed", "app_password_required", "smtp_auth_disabled",
+    "sender_rejected", "recipient_rejected", "message_rejected", "temporary_failure",
+    "connection_dropped", "unexpected",
+)
+DATA_FILE = Path(__file__).resolve().parent.parent / "catalogue" / "diagnosis.toml"
+# OpenSSL's words for "this peer is not speaking TLS at all".
+PLAINTEXT_PEER = ("wrong_version_number", "wrong version number", "http_request", "unknown_protocol",
+                  "record layer failure", "packet length too long", "record_layer_failure")
+
+
+@dataclass
+class Failure:
+    category: str
+    reply: "Reply | None"
+    detail: str
+    suggestion: dict | None = None
+
+
+@lru_cache(maxsize=1)
+def diagnosis_data() -> dict:
+    with open(DATA_FILE, "rb") as handle:
+        data = tomllib.load(handle)
+    for rule in data["rule"]:
+        if "pattern" in rule:
+            rule["regex"] = re.compile(rule["pattern"], re.IGNORECASE)
+    unknown = {r["category"] for r in data["rule"]} - set(CATEGORIES)
+    missing = set(CATEGORIES) - set(data["category"])
+    if unknown or missing:
+        raise ValueError(f"diagnosis.toml: unknown {unknown}, missing {missing}")
+    return data
+
+
+def suggestion_for(category: str, target: "SmtpTarget") -> dict | None:
+    """The settings to try next for a transport mismatch."""
+    if category == "no_greeting" and target.security == "starttls":
+        return {"port": 465, "security": "ssl"}
+    if category == "tls_on_plain_port":
+        return {"port": 587 if target.port == 465 else target.port, "security": "starttls"}
+    return None
+
+
+def _failure(category: str, reply, detail: str, target) -> Failure:
+    return Failure(category, reply, detail, suggestion_for(category, target))
+
+
+def _rule_matches(rule: dict, stage: str, reply: "Reply", target) -> bool:
+    if "stages" in rule and stage not in rule["stages"]:
+        return False
+    if "codes" in rule and reply.code not in rule["codes"]:
+        return False
+    if "enhanced" in rule and not any((reply.enhanced or "").startswith(p) for p in rule["enhanced"]):
+        return False
+    if "regex" in rule and not rule["regex"].search(reply.text):
+        return False
+    if "mentions" in rule:
+        named = bool(target.sender_email) and target.sender_email.lower() in reply.text.lower()
+        if named != (rule["mentions"] == "sender"):
+            return False
+    return True
+
+
+def classify_reply(stage: str, reply: "Reply", target) -> str:
+    """The category for an unwanted ``reply`` at ``stage``."""
+    data = diagnosis_data()
+    for rule in data["rule"]:
+        if _rule_matches(rule, stage, reply, target):
+            return rule["category"]
+    if 400 <= reply.code < 500:
+        return "temporary_failure"
+    return data["stage_default"].get(stage, "unexpected")
+
+
+def diagnose_reply(stage: str, reply, target, *, category: str | None = None, detail: str = "") -> Failure:
+    """A failure from a server reply (or a known condition given as ``category``)."""
+    if category is None:
+        category = classify_reply(stage, reply, target)
+    return _failure(category, reply, detail, target)
+
+
+def diagnose_exception(stage: str, exc: BaseException, target) -> Failure:
+    """A failure from an exception raised during ``stage``."""
+    from wizard.smtp.probe import Reply
+
+    detail = _describe(exc)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        enhanced, text = split_enhanced(text)
+        reply = Reply(exc.smtp_code, enhanced, text)
+        return _failure(classify_reply(stage, reply, target), reply, detail, target)
+    if isinstance(exc, (socket.gaierror, UnicodeError)) or (stage == "dns" and not isinstance(exc, TimeoutError)):
+        return _failure("dns_not_found", None, detail, target)
+    if stage == "dns":
+        return _failure("dns_not_found", None, detail, target)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return _failure("certificate_invalid", None, exc.verify_message or detail, target)
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError
+        category = "no_greeting" if stage == "greeting" else "connection_timeout"
+        return _failure(category, None, detail, target)
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+        lowered = f"{exc.reason} {exc}".lower()
+        if stage == "tls" and any(marker in lowered for marker in PLAINTEXT_PEER):
+            return _failure("tls_on_plain_port", None, detail, target)
+        return _failure("tls_failed", None, detail, target)
+    if stage in {"tls", "starttls"} and isinstance(exc, (ssl.SSLEOFError, ConnectionResetError, smtplib.SMTPServerDisconnected)):
+        return _failure("tls_failed", None, detail, target)
+    if isinstance(exc, ConnectionRefusedError) or (stage == "connect" and isinstance(exc, OSError)):
+        return _failure("connection_refused", None, detail, target)
+    if isinstance(exc, (smtplib.SMTPServerDisconnected, ConnectionError, EOFError)):
+        return _failure("connection_dropped", None, detail, target)
+    return _failure("unexpected", None, detail, target)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    return text if len(text) < 300 else text[:297] + "…"
+
+
+def explain(category: str, provider_key: str | None, values: dict) -> tuple[str, str]:
+    """``(title, hint)`` for ``category``, worded for the provider when it has its own text."""
+    entry = diagnosis_data()["category"][category]
+    hint = entry.get("providers", {}).get(provider_key or "", entry["hint"])
+    return entry["title"], hint.format_map(LenientValues(values))
+
+
+def stage_label(stage: str) -> str:
+    return diagnosis_data()["stages"].get(stage, stage)

@@ -1,0 +1,355 @@
+"""The five-step onboarding wizard: one stable URL per step.
+
+Views are thin: state lives in ``wizard.onboarding``, field checks in
+``wizard.smtp.validation``, the SMTP conversation in ``wizard.smtp.probe``.
+Every step renders the full page, or just the step fragment for htmx.
+"""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from wizard import onboarding
+from wizard.catalogue import SECURITY_LABELS
+from wizard.db import get_session
+from wizard.forms import ActionForm, ChecklistForm, PreChatForm, ProviderForm, SendTestForm, SmtpForm
+from wizard.models import SendLog
+from wizard.smtp.diagnosis import explain, stage_label
+from wizard.smtp.message import build_test_email
+from wizard.smtp.probe import probe_smtp
+from wizard.smtp.validation import FIELDS, LABELS, by_field, check_smtp_settings, has_errors
+from wizard.web import form_data, render, wants_fragment
+from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, target_options
+
+bp = Blueprint("wizard", __name__, url_prefix="/wizard")
+
+
+@bp.before_request
+@login_required
+def require_member():
+    current_store()  # 403 for accounts without a store
+
+
+def _step_context(slug: str, **context) -> dict:
+    """What every step template needs: the progress bar, the store, the preset."""
+    store = current_store()
+    context.setdefault("progress", onboarding.progress(get_session(), store, catalogue(), secret_box()))
+    return dict(step=slug, steps=onboarding.STEPS, store=store, preset=catalogue().get(store.provider),
+                security_labels=SECURITY_LABELS, **context)
+
+
+def _step(slug: str, push: bool = False, **context):
+    """Render step ``slug``: the full page, or the step fragment for htmx."""
+    endpoint = "wizard." + slug.replace("-", "_")
+    return render("wizard/page.html", "wizard/_step.html",
+                  push_url=url_for(endpoint) if push else None, **_step_context(slug, **context))
+
+
+def _go(endpoint: str, **values):
+    """After a successful POST: a redirect, or for htmx an HX-Location that
+    loads the next step into place and pushes its URL (same result, no reload)."""
+    url = url_for(f"wizard.{endpoint}", **values)
+    if wants_fragment():
+        response = make_response("", 200)
+        response.headers["HX-Location"] = json.dumps(
+            {"path": url, "target": "#wizard-step", "swap": "outerHTML", "select": "#wizard-step"}
+        )
+        return response
+    return redirect(url)
+
+
+@bp.route("")
+def resume():
+    """Continue where the merchant left off."""
+    progress = onboarding.progress(get_session(), current_store(), catalogue(), secret_box())
+    if progress.next_step is None:
+        return redirect(url_for("wizard.done"))
+    return redirect(url_for(f"wizard.{progress.next_step.replace('-', '_')}"))
+
+
+# -- step 1 --------------------------------------------------------------------------
+
+@bp.route("/pre-chat-form", methods=("GET", "POST"))
+def pre_chat_form():
+    store = current_store()
+    form = PreChatForm()
+    if request.method == "GET":
+        form.enabled.data = store.prechat_enabled
+        form.email_required.data = store.prechat_email_required
+        form.name_mode.data = store.prechat_name_mode
+        form.intro.data = store.prechat_intro
+    elif form.validate_on_submit():
+        store.prechat_enabled = form.enabled.data
+        store.prechat_email_required = form.email_required.data
+        store.prechat_name_mode = form.name_mode.data
+        store.prechat_intro = (form.intro.data or "").strip()
+        db = get_session()
+        db.add(store)
+        db.commit()
+        if onboarding.prechat_ready(store):
+            flash("Pre-chat form is on and asks every visitor for an email address.", "success")
+            return _go("provider")
+        flash("Saved — but follow-ups need an address: turn the form on and keep the email field required.", "warning")
+    return _step("pre-chat-form", push=request.method == "POST", form=form)
+
+
+# -- step 2 --------------------------------------------------------------------------
+
+@bp.route("/provider", methods=("GET", "POST"))
+def provider():
+    store = current_store()
+    form = ProviderForm()
+    ses = catalogue().get("ses")
+    providers = catalogue().visible(dev_mailbox_enabled())
+    if request.method == "GET":
+        form.provider.data = store.provider
+        form.ses_region.data = store.ses_region or (ses.default_region if ses else None)
+    elif form.validate_on_submit():
+        preset = next((p for p in providers if p.key == form.provider.data), None)
+        region = form.ses_region.data if preset and preset.host_template else None
+        if preset is None:
+            form.provider.errors.append("Choose one of the providers below.")
+        elif preset.host_template and region not in preset.regions:
+            form.ses_region.errors.append("Choose the AWS region where your SES identities are verified.")
+        else:
+            onboarding.apply_provider(get_session(), store, preset, region, current_user.email)
+            return _go("smtp")
+    return _step("provider", push=request.method == "POST", form=form, providers=providers,
+                 regions=ses.regions if ses else (), choose=catalogue().choose)
+
+
+# -- step 3 --------------------------------------------------------------------------
+
+def _smtp_context(values: dict[str, str], findings, draft, form) -> dict:
+    store = current_store()
+    db = get_session()
+    return {
+        "form": form,
+        "values": values,
+        "feedback": by_field(findings),
+        "fields": FIELDS,
+        "labels": LABELS,
+        "password_saved": bool(draft and draft.password_encrypted),
+        "passed": onboarding.draft_passed_test(db, store, draft, secret_box()),
+        "has_test": onboarding.latest_test(db, store) is not None,
+    }
+
+
+@bp.route("/smtp", methods=("GET", "POST"))
+def smtp():
+    store = current_store()
+    if catalogue().get(store.provider) is None:
+        flash("Choose your email provider first.", "info")
+        return redirect(url_for("wizard.provider"))
+    db = get_session()
+    box = secret_box()
+    form = SmtpForm()
+    draft = onboarding.get_draft(db, store)
+    if request.method == "POST" and form.validate_on_submit():
+        typed = form_data()
+        draft = onboarding.update_draft(db, store, typed, box)
+        findings = check_smtp_settings(onboarding.values_for_check(store.provider, typed, draft, box), catalogue())
+        if not has_errors(findings):
+            return _go("test")
+        flash("Some fields need fixing — see the messages next to them.", "error")
+        return _step("smtp", push=True, **_smtp_context(onboarding.draft_form(draft), findings, draft, form))
+    values = onboarding.draft_form(draft)
+    # A fresh form shows no errors yet; a returning merchant sees where they stand.
+    findings = onboarding.check_draft(draft, catalogue(), box) if draft and draft.sender_email and draft.sender_name else []
+    return _step("smtp", **_smtp_context(values, findings, draft, form))
+
+
+@bp.route("/smtp/check", methods=("POST",))
+def smtp_check():
+    """Live validation: the triggering field's messages, plus the others out of band."""
+    store = current_store()
+    db = get_session()
+    box = secret_box()
+    typed = form_data()
+    draft = onboarding.update_draft(db, store, typed, box)
+    findings = by_field(check_smtp_settings(onboarding.values_for_check(store.provider or "", typed, draft, box), catalogue()))
+    trigger = request.headers.get("HX-Trigger-Name", "")
+    if trigger not in FIELDS:
+        trigger = "host"
+    # Only fields the merchant has filled in (or just left) get messages, so a
+    # half-filled form is not covered in "required" errors.
+    shown = [f for f in FIELDS if f != trigger and typed.get(f, "").strip()]
+    return render_template(
+        "wizard/_smtp_check.html",
+        trigger=trigger,
+        shown=shown,
+        feedback=findings,
+        labels=LABELS,
+        passed=onboarding.draft_passed_test(db, store, draft, box),
+        has_test=onboarding.latest_test(db, store) is not None,
+    )
+
+
+# -- step 4 --------------------------------------------------------------------------
+
+def _test_context(result_test=None, confirm_untested: bool = False) -> dict:
+    store = current_store()
+    db = get_session()
+    box = secret_box()
+    draft = onboarding.get_draft(db, store)
+    findings = onboarding.check_draft(draft, catalogue(), box)
+    test = result_test or onboarding.latest_test(db, store)
+    return {
+        "draft": draft,
+        "findings": findings,
+        "blocked": draft is None or has_errors(findings),
+        "test": test,
+        "explain": _explain(test, store.provider) if test else None,
+        "passed": onboarding.draft_passed_test(db, store, draft, box),
+        "saved": onboarding.get_saved(db, store),
+        "confirm_untested": confirm_untested,
+        "action_form": ActionForm(),
+        "stage_label": stage_label,
+    }
+
+
+def _explain(record, provider_key):
+    title, hint = explain(record.category, provider_key, {
+        "host": record.host if hasattr(record, "host") else "",
+        "port": getattr(record, "port", ""),
+        "username": getattr(record, "username", ""),
+        "sender": getattr(record, "sender_email", getattr(record, "sender", "")),
+        "greeting_timeout": f"{float(current_app.config['SMTP_GREETING_TIMEOUT']):g}",
+    })
+    return {"title": title, "hint": hint}
+
+
+@bp.route("/test", methods=("GET", "POST"))
+def test():
+    store = current_store()
+    if request.method == "POST":
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        context = _test_context()
+        if context["blocked"]:
+            flash("Fix the SMTP settings first.", "error")
+            return _step("test", **context)
+        db = get_session()
+        box = secret_box()
+        draft = context["draft"]
+        result = probe_smtp(onboarding.draft_target(draft, box, target_options()))
+        record = onboarding.record_test(db, store, draft, result, box)
+        return _step("test", **_test_context(result_test=record))
+    return _step("test", **_test_context())
+
+
+@bp.route("/save", methods=("POST",))
+def save():
+    store = current_store()
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    db = get_session()
+    box = secret_box()
+    context = _test_context()
+    if context["blocked"]:
+        flash("Fix the SMTP settings first.", "error")
+        return _step("test", push=True, **context)
+    tested = context["passed"]
+    if not tested and request.form.get("confirm_untested") != "yes":
+        return _step("test", push=True, **_test_context(confirm_untested=True))
+    onboarding.save_settings(db, store, context["draft"], box, tested=tested)
+    flash("Settings saved." if tested else "Settings saved without a passing test — they are marked untested.",
+          "success" if tested else "warning")
+    return _go("send")
+
+
+# -- step 5 --------------------------------------------------------------------------
+
+def _send_context(form=None, log=None) -> dict:
+    store = current_store()
+    db = get_session()
+    saved = onboarding.get_saved(db, store)
+    if form is None:
+        form = SendTestForm()
+        form.recipient.data = current_user.email
+    checklist = ChecklistForm()
+    if log is not None:
+        checklist.arrived.data = bool(log.check_arrived)
+        checklist.sender_name.data = bool(log.check_sender_name)
+        checklist.not_spam.data = bool(log.check_not_spam)
+    return {
+        "saved": saved,
+        "form": form,
+        "log": log,
+        "explain": _explain(log, store.provider) if log is not None and not log.ok else None,
+        "checklist": checklist,
+        "stage_label": stage_label,
+        "mailbox_url": url_for("devmailbox.inbox") if dev_mailbox_enabled() and saved and saved.provider == "local" else None,
+    }
+
+
+def _own_log(log_id: int) -> SendLog:
+    log = get_session().get(SendLog, log_id)
+    if log is None or log.store_id != current_store().id:
+        abort(404)
+    return log
+
+
+@bp.route("/send", methods=("GET", "POST"))
+def send():
+    store = current_store()
+    db = get_session()
+    saved = onboarding.get_saved(db, store)
+    if saved is None:
+        flash("Save your SMTP settings first (step 4).", "info")
+        return redirect(url_for("wizard.test"))
+    form = SendTestForm()
+    if request.method == "POST":
+        if form.validate_on_submit():
+            box = secret_box()
+            message = build_test_email(
+                sender_name=saved.sender_name,
+                sender_email=saved.sender_email,
+                recipient=form.recipient.data,
+                store_name=store.name,
+                provider_name=catalogue().get(saved.provider).name if catalogue().get(saved.provider) else "SMTP",
+            )
+            result = probe_smtp(onboarding.saved_target(saved, box, target_options()), message=message,
+                                recipients=[form.recipient.data])
+            log = onboarding.record_send(db, store, saved, form.recipient.data, str(message["Subject"]),
+                                         str(message["Message-ID"]), str(message["From"]), result)
+            return _go("send", sent=log.id)
+        return _step("send", **_send_context(form=form))
+    log = None
+    sent = request.args.get("sent", "")
+    if sent.isdigit():
+        log = _own_log(int(sent))
+    return _step("send", **_send_context(log=log))
+
+
+@bp.route("/send/<int:log_id>/checklist", methods=("POST",))
+def checklist(log_id: int):
+    log = _own_log(log_id)
+    form = ChecklistForm()
+    if not form.validate_on_submit():
+        abort(400)
+    log.check_arrived = form.arrived.data
+    log.check_sender_name = form.sender_name.data
+    log.check_not_spam = form.not_spam.data
+    db = get_session()
+    db.add(log)
+    db.commit()
+    if log.ok and form.arrived.data and form.sender_name.data and form.not_spam.data:
+        flash("All three checks passed — email sending is ready.", "success")
+        return _go("done")
+    flash("Checklist saved. The hints below explain what to look at.", "info")
+    return _go("send", sent=log.id)
+
+
+# -- summary -------------------------------------------------------------------------
+
+@bp.route("/done")
+def done():
+    store = current_store()
+    db = get_session()
+    saved = onboarding.get_saved(db, store)
+    last_send = onboarding.latest_send(db, store)
+    return _step("done", saved=saved, last_test=onboarding.latest_test(db, store), last_send=last_send)
+
