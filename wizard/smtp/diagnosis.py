@@ -108,6 +108,10 @@ def diagnose_exception(stage: str, exc: BaseException, target) -> Failure:
     """A failure from an exception raised during ``stage``."""
     from wizard.smtp.probe import Reply
 
+    # smtplib reports a read timeout as "Connection unexpectedly closed";
+    # the timeout itself is the more useful truth.
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
+        exc = exc.__context__
     detail = _describe(exc)
     if isinstance(exc, smtplib.SMTPResponseException):
         text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
