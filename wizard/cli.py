@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from werkzeug.serving import run_simple
 
 
 def start_dev_mailbox(app: Flask):
@@ -57,7 +58,8 @@ def init_app(app: Flask) -> None:
                        f"inbox at http://{host}:{port}/dev/mailbox")
         click.echo(f" * HeiChat email wizard on http://{host}:{port}/")
         try:
-            app.run(host=host, port=port, debug=True, use_reloader=False, use_debugger=False, threaded=True)
+            # werkzeug directly: Flask ignores app.run() inside a flask command.
+            run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
         finally:
             if mailbox is not None:
                 mailbox.stop()
