@@ -55,7 +55,7 @@ def test_full_wizard_sends_a_real_email(merchant, starttls_server, htmx):
         assert "<html" in page.get_data(as_text=True)
     body = page.get_data(as_text=True)
     assert "Sent — the server accepted the message" in body
-    assert "queued as TEST000001" in body and "queue id" in body
+    assert "queued as TEST000001" in body and "Queue id at the server" in body
     [received] = starttls_server.messages
     assert received.envelope_to == ["customer@example.com"]
     assert str(received.message["From"]) == "Blue Fern Support <merchant@bluefern.example.com>"
