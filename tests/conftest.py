@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,27 @@ class Merchant:
             if trigger:
                 headers["HX-Trigger-Name"] = trigger
         return self._keep(self.client.post(url, data=data or {}, headers=headers, **kwargs))
+
+
+RUN_URL = re.compile(r'hx-get="(/wizard/test/runs/\d+)"')
+
+
+def run_connection_test(merchant, htmx: bool = False, data: dict | None = None, max_polls: int = 200):
+    """Click Test Connection and return the finished step page.
+
+    Without JavaScript the POST runs the test and redirects back to the step;
+    with htmx it starts a live run that the page polls until it is finished.
+    """
+    if not htmx:
+        return merchant.post("/wizard/test", data or {}, follow_redirects=True)
+    response = merchant.post("/wizard/test", data or {}, htmx=True)
+    for _ in range(max_polls):
+        found = RUN_URL.search(response.get_data(as_text=True))
+        if found is None:
+            return response
+        time.sleep(0.05)
+        response = merchant.get(found.group(1), htmx=True)
+    raise AssertionError("the connection test never finished")
 
 
 def sign_up(client, email: str = "owner@bluefern.example.com", store: str = "Blue Fern Shop", password: str = "merchant-pass-1") -> Merchant:

@@ -2,7 +2,7 @@
 an explicit confirmation and is marked untested; any change asks for a new test."""
 from __future__ import annotations
 
-from conftest import SMTP_PASSWORD, smtp_form
+from conftest import SMTP_PASSWORD, run_connection_test, smtp_form
 from test_wizard_flow import choose_other, enable_prechat
 
 
@@ -17,7 +17,7 @@ def test_save_is_offered_only_after_the_exact_values_pass(merchant, starttls_ser
     prepare(merchant, starttls_server)
     before = merchant.get("/wizard/test").get_data(as_text=True)
     assert 'id="save-button"' not in before and 'id="save-untested-button"' in before
-    tested = merchant.post("/wizard/test").get_data(as_text=True)
+    tested = run_connection_test(merchant).get_data(as_text=True)
     assert 'data-category="ok"' in tested and 'id="save-button"' in tested
     # Change one field: the test no longer counts.
     merchant.post("/wizard/smtp", smtp_form(starttls_server, sender_name="Blue Fern Team", password=""))
@@ -33,7 +33,7 @@ def test_save_is_offered_only_after_the_exact_values_pass(merchant, starttls_ser
 
 def test_failed_test_then_save_needs_confirmation_and_is_marked_untested(merchant, starttls_server):
     prepare(merchant, starttls_server, password="wrong-one")
-    failed = merchant.post("/wizard/test").get_data(as_text=True)
+    failed = run_connection_test(merchant).get_data(as_text=True)
     assert 'data-category="auth_failed"' in failed
     assert "Signing in" in failed  # the stage, in plain words
     first = merchant.post("/wizard/save")
@@ -52,7 +52,7 @@ def test_blank_password_keeps_the_saved_one(merchant, starttls_server):
     assert "saved — leave blank to keep it" in page
     assert SMTP_PASSWORD not in page
     merchant.post("/wizard/smtp", smtp_form(starttls_server, password=""))
-    result = merchant.post("/wizard/test").get_data(as_text=True)
+    result = run_connection_test(merchant).get_data(as_text=True)
     assert 'data-category="ok"' in result
 
 
@@ -63,7 +63,7 @@ def test_failed_send_is_explained_and_logged(merchant, certs):
     with start_test_server("starttls", username=SMTP_USERNAME, password=SMTP_PASSWORD, cert=certs[0], key=certs[1],
                            data_reply="550 The from address does not match a verified Sender Identity.") as server:
         prepare(merchant, server)
-        merchant.post("/wizard/test")
+        run_connection_test(merchant)
         merchant.post("/wizard/save")
         response = merchant.post("/wizard/send", {"recipient": "customer@example.com"})
         page = merchant.get(response.headers["Location"]).get_data(as_text=True)

@@ -38,9 +38,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     security_headers.init_app(app)
 
-    from wizard.web import register_blueprints
+    from wizard.web import errors, register_blueprints
 
     register_blueprints(app)
+    errors.init_app(app)
 
     from wizard import cli
 

@@ -97,15 +97,18 @@ class ConnectionTest(SQLModel, table=True):
     username: str = Field(max_length=254)
     sender_email: str = Field(max_length=254)
     fingerprint: str = Field(max_length=64)
-    ok: bool
-    stage: str = Field(max_length=20)  # stage that failed, or "done"
-    category: str = Field(max_length=40)
+    # running while the stages fill in (the wizard polls it), then finished.
+    status: str = Field(default="finished", max_length=10)
+    ok: bool = False
+    stage: str = Field(default="", max_length=20)  # stage that failed, or "done"
+    category: str = Field(default="", max_length=40)
     reply_code: Optional[int] = None
     reply_enhanced: Optional[str] = Field(default=None, max_length=20)
     reply_text: Optional[str] = Field(default=None, sa_column=Column(Text))
     elapsed_ms: int = 0
     stages: list = Field(default_factory=list, sa_column=Column(JSON))
     transcript: list = Field(default_factory=list, sa_column=Column(JSON))
+    suggestion: Optional[dict] = Field(default=None, sa_column=Column(JSON))
 
 
 class SendLog(SQLModel, table=True):

@@ -170,32 +170,6 @@ def saved_target(saved: SmtpSettings, box: SecretBox, options: TargetOptions) ->
                        box.decrypt(saved.password_encrypted), saved.sender_email, options)
 
 
-def record_test(session: Session, store: Store, draft: SmtpDraft, result: ProbeResult, box: SecretBox) -> ConnectionTest:
-    reply = result.reply
-    test = ConnectionTest(
-        store_id=store.id,
-        provider=draft.provider,
-        host=draft.host.strip(),
-        port=int(draft.port.strip()),
-        security=draft.security.strip(),
-        username=draft.username.strip(),
-        sender_email=draft.sender_email.strip(),
-        fingerprint=draft_fingerprint(draft, box),
-        ok=result.ok,
-        stage=result.stage,
-        category=result.category,
-        reply_code=reply.code if reply else None,
-        reply_enhanced=reply.enhanced if reply else None,
-        reply_text=reply.text if reply else None,
-        elapsed_ms=result.elapsed_ms,
-        stages=result.stages_as_dicts(),
-        transcript=result.transcript,
-    )
-    session.add(test)
-    session.commit()
-    return test
-
-
 def latest_test(session: Session, store: Store) -> ConnectionTest | None:
     return session.exec(
         select(ConnectionTest).where(ConnectionTest.store_id == store.id).order_by(ConnectionTest.id.desc())

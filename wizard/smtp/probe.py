@@ -70,6 +70,8 @@ class ProbeResult:
     elapsed_ms: int
     queue_id: str | None = None
     server_banner: str = ""
+    # Settings to try next when the failure is a transport mismatch.
+    suggestion: dict | None = None
 
     def stages_as_dicts(self) -> list[dict]:
         return [asdict(stage) for stage in self.stages]
@@ -96,6 +98,14 @@ class _RecordingSMTP(smtplib.SMTP):
         code, message = super().getreply()
         self._transcript.server(code, message)
         return code, message
+
+
+def planned_stages(security: str, sending: bool = False) -> list[str]:
+    """The stages a run goes through, in order (for showing what is still to come)."""
+    stages = ["dns", "connect"]
+    stages += ["tls", "greeting", "ehlo"] if security == "ssl" else ["greeting", "ehlo", "starttls"]
+    stages += ["auth", "sender"]
+    return stages + (["recipient", "data"] if sending else [])
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
@@ -350,6 +360,7 @@ def probe_smtp(
             transcript=run.transcript.lines,
             elapsed_ms=int((time.monotonic() - run.started) * 1000),
             server_banner=run.banner,
+            suggestion=failure.suggestion,
         )
     run.quit()
     return ProbeResult(

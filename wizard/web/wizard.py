@@ -11,14 +11,14 @@ import json
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from wizard import onboarding
+from wizard import connection_tests, onboarding
 from wizard.catalogue import SECURITY_LABELS
-from wizard.db import get_session
+from wizard.db import get_engine, get_session
 from wizard.forms import ActionForm, ChecklistForm, PreChatForm, ProviderForm, SendTestForm, SmtpForm
-from wizard.models import SendLog
+from wizard.models import ConnectionTest, SendLog
 from wizard.smtp.diagnosis import explain, stage_label
 from wizard.smtp.message import build_test_email
-from wizard.smtp.probe import probe_smtp
+from wizard.smtp.probe import planned_stages, probe_smtp
 from wizard.smtp.validation import FIELDS, LABELS, by_field, check_smtp_settings, has_errors
 from wizard.web import form_data, render, wants_fragment
 from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, target_options
@@ -201,12 +201,13 @@ def _test_context(result_test=None, confirm_untested: bool = False) -> dict:
         "findings": findings,
         "blocked": draft is None or has_errors(findings),
         "test": test,
-        "explain": _explain(test, store.provider) if test else None,
+        "explain": _explain(test, store.provider) if test and test.status == connection_tests.FINISHED else None,
         "passed": onboarding.draft_passed_test(db, store, draft, box),
         "saved": onboarding.get_saved(db, store),
         "confirm_untested": confirm_untested,
         "action_form": ActionForm(),
         "stage_label": stage_label,
+        "planned": planned_stages(test.security) if test else [],
     }
 
 
@@ -223,21 +224,62 @@ def _explain(record, provider_key):
 
 @bp.route("/test", methods=("GET", "POST"))
 def test():
+    """Show the latest test; POST runs a new one (live for htmx, inline without JS)."""
     store = current_store()
-    if request.method == "POST":
-        if not ActionForm().validate_on_submit():
-            abort(400)
-        context = _test_context()
-        if context["blocked"]:
-            flash("Fix the SMTP settings first.", "error")
-            return _step("test", **context)
-        db = get_session()
-        box = secret_box()
-        draft = context["draft"]
-        result = probe_smtp(onboarding.draft_target(draft, box, target_options()))
-        record = onboarding.record_test(db, store, draft, result, box)
-        return _step("test", **_test_context(result_test=record))
-    return _step("test", **_test_context())
+    if request.method == "GET":
+        return _step("test", **_test_context())
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    db = get_session()
+    box = secret_box()
+    context = _test_context()
+    if context["blocked"]:
+        flash("Fix the SMTP settings first.", "error")
+        return _step("test", **context)
+    draft = context["draft"]
+    if request.form.get("apply_suggestion") == "yes":
+        _apply_suggestion(draft, context["test"])
+    target = onboarding.draft_target(draft, box, target_options())
+    run = connection_tests.start_test(db, store, draft, box)
+    if wants_fragment():
+        connection_tests.run_test_in_background(get_engine(), run.id, target)
+        return _step("test", **_test_context(result_test=run))
+    connection_tests.run_test(db, run, target)
+    return redirect(url_for("wizard.test"))
+
+
+def _apply_suggestion(draft, latest) -> None:
+    """The one-click fix: take the port and security the last failure suggested."""
+    suggestion = latest.suggestion if latest is not None and not latest.ok else None
+    if not suggestion:
+        return
+    draft.port = str(int(suggestion["port"]))
+    draft.security = suggestion["security"] if suggestion["security"] in SECURITY_LABELS else draft.security
+    db = get_session()
+    db.add(draft)
+    db.commit()
+    flash(f"Switched to port {draft.port} with {SECURITY_LABELS[draft.security]} and tested again.", "info")
+
+
+@bp.route("/test/runs/<int:test_id>")
+def test_run(test_id: int):
+    """Polled while a test runs: the timeline so far, then the whole step when done."""
+    store = current_store()
+    db = get_session()
+    run = db.get(ConnectionTest, test_id)
+    if run is None or run.store_id != store.id:
+        abort(404)
+    if not wants_fragment():
+        return redirect(url_for("wizard.test"))
+    run = connection_tests.expire_if_stuck(db, run, float(current_app.config["SMTP_TIMEOUT"]))
+    if run.status == connection_tests.RUNNING:
+        return render_template("wizard/_result.html", record=run, explanation=None, ok_title="",
+                               stage_label=stage_label, planned=planned_stages(run.security),
+                               security_labels=SECURITY_LABELS, action_form=ActionForm())
+    response = _step("test", **_test_context(result_test=run))
+    response.headers["HX-Retarget"] = "#wizard-step"
+    response.headers["HX-Reswap"] = "outerHTML"
+    return response
 
 
 @bp.route("/save", methods=("POST",))

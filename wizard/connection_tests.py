@@ -1,0 +1,109 @@
+"""Connection tests as stored runs: started, filled in stage by stage, finished.
+
+A run is a ``ConnectionTest`` row. The wizard starts one, the probe runs in
+a background thread with its own database session and appends each stage as
+it finishes, and the page polls the row — so the merchant sees the timeline
+fill in instead of a spinner. Without JavaScript the same run happens inside
+the request. No Flask here.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from wizard.models import ConnectionTest, SmtpDraft, Store, utcnow
+from wizard.onboarding import draft_fingerprint
+from wizard.secrets import SecretBox
+from wizard.smtp.probe import ProbeResult, SmtpTarget, StageRecord, probe_smtp
+
+RUNNING, FINISHED = "running", "finished"
+# How long past its own timeout a run may stay "running" before it counts as
+# interrupted (a process that died mid-test leaves such a row behind).
+GRACE_SECONDS = 10
+
+
+def start_test(session: Session, store: Store, draft: SmtpDraft, box: SecretBox) -> ConnectionTest:
+    """A new run for the draft's current values (the password is not stored)."""
+    test = ConnectionTest(
+        store_id=store.id,
+        provider=draft.provider,
+        host=draft.host.strip(),
+        port=int(draft.port.strip()),
+        security=draft.security.strip(),
+        username=draft.username.strip(),
+        sender_email=draft.sender_email.strip(),
+        fingerprint=draft_fingerprint(draft, box),
+        status=RUNNING,
+    )
+    session.add(test)
+    session.commit()
+    return test
+
+
+def add_stage(session: Session, test_id: int, stage: StageRecord) -> None:
+    test = session.get(ConnectionTest, test_id)
+    if test is None:
+        return
+    # Reassign: the JSON column only notices a new list, not an appended one.
+    test.stages = [*test.stages, asdict(stage)]
+    session.add(test)
+    session.commit()
+
+
+def finish_test(session: Session, test_id: int, result: ProbeResult) -> ConnectionTest:
+    test = session.get(ConnectionTest, test_id)
+    reply = result.reply
+    test.status = FINISHED
+    test.ok = result.ok
+    test.stage = result.stage
+    test.category = result.category
+    test.reply_code = reply.code if reply else None
+    test.reply_enhanced = reply.enhanced if reply else None
+    test.reply_text = reply.text if reply else None
+    test.elapsed_ms = result.elapsed_ms
+    test.stages = result.stages_as_dicts()
+    test.transcript = result.transcript
+    test.suggestion = result.suggestion
+    session.add(test)
+    session.commit()
+    return test
+
+
+def run_test(session: Session, test: ConnectionTest, target: SmtpTarget) -> ConnectionTest:
+    """Run the probe inside the caller (no JavaScript: the request waits)."""
+    return finish_test(session, test.id, probe_smtp(target))
+
+
+def run_test_in_background(engine: Engine, test_id: int, target: SmtpTarget) -> threading.Thread:
+    """Run the probe in a thread that records each stage as it finishes."""
+
+    def work() -> None:
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                result = probe_smtp(target, on_stage=lambda stage: add_stage(session, test_id, stage))
+            except Exception as exc:  # a bug must not leave the run spinning forever
+                result = ProbeResult(ok=False, stage="connect", category="unexpected", detail=type(exc).__name__,
+                                     reply=None, stages=[], transcript=[], elapsed_ms=0)
+            finish_test(session, test_id, result)
+
+    thread = threading.Thread(target=work, name=f"connection-test-{test_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def expire_if_stuck(session: Session, test: ConnectionTest, timeout: float) -> ConnectionTest:
+    """Mark a run that outlived its timeout as interrupted."""
+    started = test.created_at if test.created_at.tzinfo else test.created_at.replace(tzinfo=utcnow().tzinfo)
+    if test.status == RUNNING and utcnow() - started > timedelta(seconds=timeout + GRACE_SECONDS):
+        test.status = FINISHED
+        test.ok = False
+        test.stage = test.stages[-1]["name"] if test.stages else "connect"
+        test.category = "unexpected"
+        test.reply_text = "The test was interrupted before it finished (the server restarted). Run it again."
+        session.add(test)
+        session.commit()
+    return test

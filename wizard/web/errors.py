@@ -1,0 +1,57 @@
+"""Friendly error pages: a clear sentence instead of a bare status line.
+
+htmx requests that hit an error (expired session, missing CSRF token) get
+an ``HX-Redirect`` or a small fragment, so nothing half-swaps into the page.
+"""
+from __future__ import annotations
+
+from flask import Flask, make_response, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from wizard.extensions import login_manager
+from wizard.web import wants_fragment
+
+MESSAGES = {
+    400: ("That request could not be understood", "Some of what was sent is missing or malformed. Go back, check the form and try again."),
+    403: ("Not allowed", "Your account cannot open this page."),
+    404: ("Page not found", "The address may be mistyped, or the thing it pointed to no longer exists."),
+    405: ("Not allowed", "This page cannot be used that way."),
+    413: ("Too much data", "What you sent is larger than this app accepts. Shorten the values and try again."),
+    429: ("Slow down", "Too many attempts in a short time. Wait a moment and try again."),
+    500: ("Something went wrong on our side", "The error was logged. Your saved settings are unchanged; try again in a moment."),
+}
+
+
+def _page(status: int, title: str, text: str):
+    template = "errors/_error.html" if wants_fragment() else "errors/page.html"
+    response = make_response(render_template(template, status=status, title=title, text=text), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return _page(400, "This form has expired", "For your security, forms expire when you sign out or your session ends. "
+                     "Reload the page and submit again — what you typed is still in your draft where it was saved. "
+                     f"({error.description})")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        title, text = MESSAGES.get(error.code or 500, (error.name, error.description or ""))
+        return _page(error.code or 500, title, text)
+
+    @app.errorhandler(500)
+    def server_error(_error):
+        title, text = MESSAGES[500]
+        return _page(500, title, text)
+
+    @login_manager.unauthorized_handler
+    def sign_in_first():
+        target = url_for("auth.sign_in", next=request.full_path if request.method == "GET" else None)
+        if request.headers.get("HX-Request"):
+            response = make_response("", 200)
+            response.headers["HX-Redirect"] = target
+            return response
+        return redirect(target)
