@@ -58,6 +58,14 @@ class ProviderPreset:
     host_template: str = ""
     regions: tuple[str, ...] = ()
     default_region: str = ""
+    # Deliverability facts read by wizard.dns: the SPF include domains that
+    # authorise this provider, its usual DKIM selectors (empty when they
+    # cannot be guessed), MX host suffixes that identify it, and the
+    # "turn on DKIM" advice ({domain} is filled in).
+    spf_includes: tuple[str, ...] = ()
+    dkim_selectors: tuple[str, ...] = ()
+    mx_patterns: tuple[str, ...] = ()
+    dkim_help: str = ""
 
     def offers(self, port: int, security: str | None = None) -> bool:
         return any(o.port == port and (security is None or o.security == security) for o in self.ports)
@@ -152,6 +160,10 @@ def _preset(raw: dict) -> ProviderPreset:
         host_template=raw.get("host_template", ""),
         regions=tuple(raw.get("regions", ())),
         default_region=raw.get("default_region", ""),
+        spf_includes=tuple(d.lower() for d in raw.get("spf_includes", ())),
+        dkim_selectors=tuple(raw.get("dkim_selectors", ())),
+        mx_patterns=tuple(d.lower() for d in raw.get("mx_patterns", ())),
+        dkim_help=raw.get("dkim_help", ""),
     )
 
 
