@@ -66,6 +66,19 @@ class _RecordingHandler:
     def __init__(self, owner: TestSmtpServer) -> None:
         self._owner = owner
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        if self._owner.mail_reply is not None:
+            return self._owner.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if self._owner.rcpt_reply is not None:
+            return self._owner.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self._owner.data_reply is not None:
             # Providers often refuse only after DATA (unverified sender,
@@ -148,11 +161,14 @@ class TestSmtpServer:
     # Not a test class, despite the name pytest looks for.
     __test__ = False
 
-    def __init__(self, mode: str, data_reply: str | None) -> None:
+    def __init__(self, mode: str, data_reply: str | None, mail_reply: str | None = None,
+                 rcpt_reply: str | None = None) -> None:
         self.mode = mode
         self.host = HOST
         self.port = 0
         self.data_reply = data_reply
+        self.mail_reply = mail_reply
+        self.rcpt_reply = rcpt_reply
         # Appended to from the server thread; take the lock to read a
         # consistent snapshot while a client may still be sending.
         self.lock = threading.Lock()
@@ -187,18 +203,22 @@ def start_test_server(
     key: Path,
     auth_reply: str | None = None,
     data_reply: str | None = None,
+    mail_reply: str | None = None,
+    rcpt_reply: str | None = None,
+    offer_auth: bool = True,
     ready_timeout: float = 5.0,
 ) -> TestSmtpServer:
     """Start a real SMTP server on 127.0.0.1 and a free port; see module docstring.
 
     ``auth_reply`` is the full reply line for failed logins (default
-    ``535 5.7.8 …``); ``data_reply``, when set, is answered to every DATA
-    instead of accepting the message.
+    ``535 5.7.8 …``); ``data_reply`` / ``mail_reply`` / ``rcpt_reply``, when
+    set, are answered to every DATA / MAIL FROM / RCPT TO instead of
+    accepting; ``offer_auth=False`` advertises no AUTH mechanism.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     quiet_login_data_notice()
-    server = TestSmtpServer(mode, data_reply)
+    server = TestSmtpServer(mode, data_reply, mail_reply, rcpt_reply)
     handler = _RecordingHandler(server)
     authenticator = _ExactCredentials(
         server, username, password, auth_reply or DEFAULT_AUTH_REPLY
@@ -213,6 +233,9 @@ def start_test_server(
         server_hostname="smtp.test-provider.example",
         authenticator=authenticator,
     )
+    if not offer_auth:
+        # Every mechanism excluded: the server advertises no AUTH at all.
+        common["auth_exclude_mechanism"] = ["LOGIN", "PLAIN"]
     if mode == "starttls":
         controller: Controller = Controller(
             handler,

@@ -27,6 +27,10 @@ def start_dev_mailbox(app: Flask):
 
 
 def init_app(app: Flask) -> None:
+    from wizard.commands import smtp_test
+
+    smtp_test.register(app)
+
     @app.cli.command("dev-mailbox")
     def dev_mailbox_command():
         """Run the local test mailbox on its own (Ctrl+C stops it)."""

@@ -1,0 +1,1 @@
+"""``flask --app wizard …`` commands for support staff and operators, one module each."""
