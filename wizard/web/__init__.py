@@ -7,14 +7,17 @@ from wizard.extensions import htmx
 
 
 def register_blueprints(app: Flask) -> None:
-    from wizard.web import auth, contacts, devmailbox, home, visitor, wizard
+    from wizard.web import auth, contacts, devmailbox, home, troubleshooting, visitor, wizard
 
-    for module in (home, auth, wizard, visitor, contacts, devmailbox):
+    for module in (home, auth, wizard, troubleshooting, visitor, contacts, devmailbox):
         app.register_blueprint(module.bp)
 
     from wizard.web.context import dev_mailbox_enabled, member_store
 
-    app.jinja_env.globals.update(dev_mailbox_enabled=dev_mailbox_enabled, current_user_store=member_store)
+    from wizard.catalogue.help import topic_for_category
+
+    app.jinja_env.globals.update(dev_mailbox_enabled=dev_mailbox_enabled, current_user_store=member_store,
+                                 topic_for_category=topic_for_category)
 
 
 def wants_fragment() -> bool:

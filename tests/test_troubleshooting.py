@@ -1,0 +1,42 @@
+"""The troubleshooting page: the latest test with its diagnosis, history, help topics."""
+from __future__ import annotations
+
+from conftest import run_connection_test
+from test_saving import prepare
+from wizard.catalogue.help import help_topics, topic_for_category
+from wizard.smtp.diagnosis import CATEGORIES
+
+ANCHORS = ["test-connection-fails", "auth-failed", "sender-rejected", "spam", "sender-vs-username", "best-practices"]
+
+
+def test_help_topics_have_stable_anchors_and_are_public(client):
+    page = client.get("/troubleshooting").get_data(as_text=True)
+    for anchor in ANCHORS:
+        assert f'id="{anchor}"' in page
+    assert "apikey" in page and "AKIA" in page  # the Sender Email vs Username examples
+    assert "Sign in" in page
+
+
+def test_every_failure_category_links_to_a_topic():
+    anchors = {t.anchor for t in help_topics()}
+    for category in CATEGORIES:
+        assert topic_for_category(category) in anchors
+    assert topic_for_category("auth_failed") == "auth-failed"
+    assert topic_for_category("app_password_required") == "auth-failed"
+
+
+def test_latest_failure_history_and_link_from_the_wizard(merchant, starttls_server):
+    prepare(merchant, starttls_server)
+    run_connection_test(merchant)
+    merchant.post("/wizard/smtp", {"host": "localhost", "port": str(starttls_server.port), "security": "starttls",
+                                   "sender_name": "Blue Fern", "sender_email": "merchant@bluefern.example.com",
+                                   "username": "merchant@bluefern.example.com", "password": "wrong"})
+    failed = run_connection_test(merchant).get_data(as_text=True)
+    assert 'href="/troubleshooting#auth-failed"' in failed
+    page = merchant.get("/troubleshooting").get_data(as_text=True)
+    latest = page.split('id="latest-test"', 1)[1].split('id="history"', 1)[0]
+    assert 'data-category="auth_failed"' in latest
+    assert "Signing in" in latest and "535" in latest
+    assert "AUTH PLAIN [redacted]" in latest
+    history = page.split('id="history"', 1)[1].split('id="help"', 1)[0]
+    assert "passed" in history

@@ -1,0 +1,59 @@
+"""The troubleshooting page merchants come back to: their latest test and
+send with the diagnosis, the history, and the help topics (public, each
+with a stable anchor)."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+from flask_login import current_user
+from sqlmodel import select
+
+from wizard import onboarding
+from wizard.catalogue import SECURITY_LABELS
+from wizard.catalogue.help import help_topics, topic_for_category
+from wizard.db import get_session
+from wizard.forms import ActionForm
+from wizard.models import ConnectionTest
+from wizard.smtp.diagnosis import explain, stage_label
+from wizard.web import render
+from wizard.web.context import catalogue, member_store
+
+bp = Blueprint("troubleshooting", __name__)
+HISTORY_LENGTH = 20
+
+
+def explanation(record, provider_key: str | None) -> dict | None:
+    """Title and provider-aware hint for a finished, failed test or send."""
+    if record is None or record.ok or getattr(record, "status", "finished") != "finished":
+        return None
+    title, hint = explain(record.category, provider_key, {
+        "host": getattr(record, "host", ""), "port": getattr(record, "port", ""),
+        "username": getattr(record, "username", ""),
+        "sender": getattr(record, "sender_email", getattr(record, "sender", "")),
+        "greeting_timeout": f"{float(current_app.config['SMTP_GREETING_TIMEOUT']):g}",
+    })
+    return {"title": title, "hint": hint, "anchor": topic_for_category(record.category)}
+
+
+@bp.route("/troubleshooting")
+def index():
+    store = member_store() if current_user.is_authenticated else None
+    context = {"topics": help_topics(), "store": store, "stage_label": stage_label,
+               "security_labels": SECURITY_LABELS, "action_form": ActionForm()}
+    if store is not None:
+        db = get_session()
+        tests = db.exec(
+            select(ConnectionTest).where(ConnectionTest.store_id == store.id)
+            .order_by(ConnectionTest.id.desc()).limit(HISTORY_LENGTH)
+        ).all()
+        latest = tests[0] if tests else None
+        last_send = onboarding.latest_send(db, store)
+        context.update(
+            latest_test=latest,
+            latest_explain=explanation(latest, store.provider),
+            last_send=last_send,
+            send_explain=explanation(last_send, store.provider),
+            history=tests[1:],
+            preset=catalogue().get(store.provider),
+            saved=onboarding.get_saved(db, store),
+        )
+    return render("troubleshooting/page.html", "troubleshooting/page.html", **context)
