@@ -27,9 +27,10 @@ def start_dev_mailbox(app: Flask):
 
 
 def init_app(app: Flask) -> None:
-    from wizard.commands import smtp_test
+    from wizard.commands import dns_check, smtp_detect, smtp_test
 
-    smtp_test.register(app)
+    for command in (smtp_test, smtp_detect, dns_check):
+        command.register(app)
 
     @app.cli.command("dev-mailbox")
     def dev_mailbox_command():

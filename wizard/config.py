@@ -20,6 +20,9 @@ DEFAULTS = {
     # Extra CA bundle trusted in addition to the system CAs (PEM path), e.g. a
     # company relay with a private CA. Empty means the system CAs only.
     "SMTP_EXTRA_CA_FILE": "",
+    # DNS server ("HOST:PORT") for SMTP host look-ups and DNS checks; empty
+    # means the system resolver.
+    "DNS_NAMESERVER": "",
     # Local test mailbox (aiosmtpd with STARTTLS + AUTH on loopback).
     "DEV_MAILBOX_HOST": "127.0.0.1",
     "DEV_MAILBOX_PORT": 8025,
@@ -40,6 +43,7 @@ ENVIRONMENT = {
     "WIZARD_SMTP_GREETING_TIMEOUT": ("SMTP_GREETING_TIMEOUT", float),
     "WIZARD_SMTP_CA_FILE": ("SMTP_EXTRA_CA_FILE", str),
     "WIZARD_DEV_MAILBOX_PORT": ("DEV_MAILBOX_PORT", int),
+    "WIZARD_DNS_NAMESERVER": ("DNS_NAMESERVER", str),
 }
 
 

@@ -142,6 +142,7 @@ class TargetOptions:
     greeting_timeout: float
     extra_ca_file: str | None
     local_ca_file: str | None  # the local test mailbox's certificate, debug only
+    nameserver: str | None = None
 
 
 def target_from(provider: str, host: str, port: int, security: str, username: str, password: str,
@@ -157,6 +158,7 @@ def target_from(provider: str, host: str, port: int, security: str, username: st
         timeout=options.timeout,
         greeting_timeout=options.greeting_timeout,
         ca_file=ca_file or None,
+        nameserver=options.nameserver,
     )
 
 

@@ -121,7 +121,8 @@ def register(app: Flask) -> None:
         target = SmtpTarget(host=host.strip().lower().rstrip("."), port=port, security=security,
                             username=username.strip(), password=password, sender_email=sender,
                             timeout=timeout, greeting_timeout=float(app.config["SMTP_GREETING_TIMEOUT"]),
-                            ca_file=ca_file or app.config.get("SMTP_EXTRA_CA_FILE") or None)
+                            ca_file=ca_file or app.config.get("SMTP_EXTRA_CA_FILE") or None,
+                            nameserver=app.config.get("DNS_NAMESERVER") or None)
         message = None
         if recipient:
             message = build_test_email(sender_name=sender_name, sender_email=sender, recipient=recipient,

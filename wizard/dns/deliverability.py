@@ -270,11 +270,10 @@ def _check_spf(domain: str, preset: ProviderPreset | None, lookups: _Lookups):
         return {"status": "pass", "record": record}, [], None
     others = ""
     if len(includes) > 1:
-        others = (f" ({' or '.join('include:' + i for i in includes[1:3])} also counts, "
-                  f"if that is what {preset.name} shows you)")
+        others = f" (or {' or '.join('include:' + i for i in includes[1:3])}, if that is what your account shows)"
     return {"status": "provider_missing", "record": record}, [
         f"Add include:{includes[0]} to the SPF record of {domain}{others}, so receivers know "
-        f"{preset.name} may send for you. Keep a single record: {_with_include(record, includes[0])}"
+        f"{preset.name} may send for you. Keep a single record, for example: {_with_include(record, includes[0])}"
     ], None
 
 

@@ -41,11 +41,14 @@ def guess_provider(email_or_domain: str, resolver, catalogue: Catalogue) -> str 
         hosts = resolver.mx_hosts(domain)
     except DnsLookupError:
         return None
-    # Most preferred MX first: a backup MX at another company says less.
-    for host in hosts:
-        for preset in catalogue.providers.values():
-            if preset.key == LOCAL_KEY:
-                continue
-            if any(host == suffix or host.endswith("." + suffix) for suffix in preset.mx_patterns):
-                return preset.key
+    if not hosts:
+        return None
+    # Only the most preferred MX decides: a backup MX elsewhere does not say
+    # where the mailboxes live (and a filtering service in front hides them).
+    host = hosts[0]
+    for preset in catalogue.providers.values():
+        if preset.key == LOCAL_KEY:
+            continue
+        if any(host == suffix or host.endswith("." + suffix) for suffix in preset.mx_patterns):
+            return preset.key
     return None

@@ -9,6 +9,7 @@ caught quickly. Credentials only ever travel over TLS.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 import smtplib
 import socket
@@ -20,6 +21,10 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from typing import Callable
 
+import dns.exception
+import dns.resolver
+
+from wizard.dns.resolver import parse_nameserver
 from wizard.smtp.diagnosis import Failure, diagnose_exception, diagnose_reply
 from wizard.smtp.transcript import Transcript, split_enhanced
 
@@ -40,6 +45,8 @@ class SmtpTarget:
     greeting_timeout: float = 5.0
     ca_file: str | None = None
     local_hostname: str = "heichat-wizard.localdomain"
+    # "HOST:PORT" of a DNS server to ask instead of the system resolver.
+    nameserver: str | None = None
 
 
 @dataclass
@@ -136,6 +143,35 @@ def resolve(host: str, port: int, timeout: float) -> list[tuple]:
     return outcome["addresses"]
 
 
+def resolve_with_nameserver(nameserver: str, host: str, port: int, timeout: float) -> list[tuple]:
+    """Addresses of ``host`` from one DNS server, shaped like ``getaddrinfo``'s."""
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+    server, server_port = parse_nameserver(nameserver)
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers, resolver.port = [server], server_port
+    resolver.timeout = resolver.lifetime = timeout
+    addresses = []
+    for rdtype, family in (("A", socket.AF_INET), ("AAAA", socket.AF_INET6)):
+        try:
+            answer = resolver.resolve(host, rdtype, search=False)
+        except dns.resolver.NXDOMAIN:
+            raise socket.gaierror(socket.EAI_NONAME, f"{host} does not exist (NXDOMAIN)") from None
+        except dns.resolver.NoAnswer:
+            continue
+        except dns.exception.Timeout:
+            raise socket.timeout(f"the DNS server did not answer for {host} in time") from None
+        addresses += [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (r.address, port)) for r in answer]
+    if not addresses:
+        raise socket.gaierror(socket.EAI_NODATA, f"{host} has no address records")
+    return addresses
+
+
 class _Run:
     """One probe: keeps the clock, the stage list and the transcript."""
 
@@ -198,7 +234,11 @@ class _Run:
 
     # -- the stages ------------------------------------------------------------
     def dns(self) -> str:
-        self.addresses = resolve(self.target.host, self.target.port, self.budget())
+        if self.target.nameserver:
+            self.addresses = resolve_with_nameserver(self.target.nameserver, self.target.host, self.target.port,
+                                                     self.budget())
+        else:
+            self.addresses = resolve(self.target.host, self.target.port, self.budget())
         return ", ".join(sorted({a[4][0] for a in self.addresses}))
 
     def connect(self) -> str:
@@ -293,6 +333,13 @@ class _Run:
         code, text = self.client.getreply()
         return self.expect("data", code, text, (250,))
 
+    def reset(self) -> None:
+        """RSET after the sender check, so the server forgets the transaction."""
+        try:
+            self.client.rset()
+        except (OSError, smtplib.SMTPException):
+            pass
+
     def quit(self) -> None:
         try:
             if self.client.sock is not None:
@@ -318,8 +365,12 @@ def probe_smtp(
     message: EmailMessage | None = None,
     recipients: list[str] | None = None,
     on_stage: Callable[[StageRecord], None] | None = None,
+    authenticate: bool = True,
 ) -> ProbeResult:
     """Run the SMTP conversation for ``target``.
+
+    ``authenticate=False`` stops once the connection is encrypted and has
+    said EHLO — no credentials are sent (auto-detection uses this).
 
     Without ``message`` it stops after MAIL FROM (then RSET): a connection
     test that sends nothing. With ``message`` and ``recipients`` it delivers
@@ -338,17 +389,15 @@ def probe_smtp(
         run.stage("ehlo", run.ehlo)
         if target.security != "ssl":
             run.stage("starttls", run.starttls)
-        run.stage("auth", run.auth)
-        run.stage("sender", run.sender)
-        if message is None:
-            try:
-                run.client.rset()
-            except (OSError, smtplib.SMTPException):
-                pass
-        else:
-            run.stage("recipient", lambda: run.recipient(recipients or []))
-            final = run.stage("data", lambda: run.data(message))
-            queue_id = extract_queue_id(final.text)
+        if authenticate:
+            run.stage("auth", run.auth)
+            run.stage("sender", run.sender)
+            if message is None:
+                run.reset()
+            else:
+                run.stage("recipient", lambda: run.recipient(recipients or []))
+                final = run.stage("data", lambda: run.data(message))
+                queue_id = extract_queue_id(final.text)
     except _StageFailed as failed:
         run.quit()
         failure = failed.failure

@@ -59,4 +59,5 @@ def target_options() -> TargetOptions:
         greeting_timeout=float(config["SMTP_GREETING_TIMEOUT"]),
         extra_ca_file=config.get("SMTP_EXTRA_CA_FILE") or None,
         local_ca_file=local_ca,
+        nameserver=config.get("DNS_NAMESERVER") or None,
     )
