@@ -40,3 +40,22 @@ def test_latest_failure_history_and_link_from_the_wizard(merchant, starttls_serv
     assert "AUTH PLAIN [redacted]" in latest
     history = page.split('id="history"', 1)[1].split('id="help"', 1)[0]
     assert "passed" in history
+
+
+def test_deliverability_check_for_the_sender_domain(app, merchant, starttls_server):
+    from dns_server import DnsTestServer
+
+    prepare(merchant, starttls_server, sender_email="support@bluefern.example.com")
+    zone = {"bluefern.example.com": {"TXT": ["v=spf1 include:_spf.google.com ~all"]},
+            "_spf.google.com": {"TXT": ["v=spf1 ip4:192.0.2.0/24 ~all"]},
+            "_dmarc.bluefern.example.com": {"TXT": ["v=DMARC1; p=quarantine"]}}
+    with DnsTestServer(zone) as dns:
+        app.config["DNS_NAMESERVER"] = dns.nameserver
+        fragment = merchant.get("/troubleshooting/deliverability", htmx=True).get_data(as_text=True)
+        page = merchant.get("/troubleshooting?check=dns").get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div id="deliverability"')
+    # "Other SMTP" has no known include: a valid SPF record passes, DMARC is read.
+    assert 'data-check="spf" data-status="pass"' in fragment
+    assert 'data-check="dmarc" data-status="present"' in fragment and "quarantine" in fragment
+    assert 'data-check="spf"' in page and "<html" in page
+    assert merchant.get("/troubleshooting/deliverability").headers["Location"].endswith("check=dns#deliverability")

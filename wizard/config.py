@@ -17,12 +17,16 @@ DEFAULTS = {
     # SMTP conversation limits (seconds).
     "SMTP_TIMEOUT": 15.0,
     "SMTP_GREETING_TIMEOUT": 5.0,
+    # Seconds for "Find my settings" (all candidates are tried at once).
+    "DETECT_TIMEOUT": 5.0,
+    "DETECT_PORTS": (587, 465, 2525, 25),
     # Extra CA bundle trusted in addition to the system CAs (PEM path), e.g. a
     # company relay with a private CA. Empty means the system CAs only.
     "SMTP_EXTRA_CA_FILE": "",
     # DNS server ("HOST:PORT") for SMTP host look-ups and DNS checks; empty
     # means the system resolver.
     "DNS_NAMESERVER": "",
+    "DNS_TIMEOUT": 3.0,
     # Local test mailbox (aiosmtpd with STARTTLS + AUTH on loopback).
     "DEV_MAILBOX_HOST": "127.0.0.1",
     "DEV_MAILBOX_PORT": 8025,

@@ -7,9 +7,9 @@ from wizard.extensions import htmx
 
 
 def register_blueprints(app: Flask) -> None:
-    from wizard.web import auth, contacts, devmailbox, home, troubleshooting, visitor, wizard
+    from wizard.web import auth, contacts, detect, devmailbox, home, troubleshooting, visitor, wizard
 
-    for module in (home, auth, wizard, troubleshooting, visitor, contacts, devmailbox):
+    for module in (home, auth, wizard, detect, troubleshooting, visitor, contacts, devmailbox):
         app.register_blueprint(module.bp)
 
     from wizard.web.context import dev_mailbox_enabled, member_store

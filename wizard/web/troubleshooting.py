@@ -3,18 +3,20 @@ send with the diagnosis, the history, and the help topics (public, each
 with a stable anchor)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app
-from flask_login import current_user
+from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask_login import current_user, login_required
 from sqlmodel import select
 
 from wizard import onboarding
-from wizard.catalogue import SECURITY_LABELS
+from wizard.catalogue import LOCAL_KEY, SECURITY_LABELS
 from wizard.catalogue.help import help_topics, topic_for_category
 from wizard.db import get_session
+from wizard.dns.deliverability import check_domain
+from wizard.dns.resolver import DnsResolver
 from wizard.forms import ActionForm
 from wizard.models import ConnectionTest
 from wizard.smtp.diagnosis import explain, stage_label
-from wizard.web import render
+from wizard.web import render, wants_fragment
 from wizard.web.context import catalogue, member_store
 
 bp = Blueprint("troubleshooting", __name__)
@@ -32,6 +34,41 @@ def explanation(record, provider_key: str | None) -> dict | None:
         "greeting_timeout": f"{float(current_app.config['SMTP_GREETING_TIMEOUT']):g}",
     })
     return {"title": title, "hint": hint, "anchor": topic_for_category(record.category)}
+
+
+def sender_domain(store) -> str | None:
+    """The domain whose DNS records decide spam placement: the saved (or draft) sender's."""
+    db = get_session()
+    settings = onboarding.get_saved(db, store) or onboarding.get_draft(db, store)
+    email = settings.sender_email.strip() if settings is not None else ""
+    return email.rpartition("@")[2] or None
+
+
+def deliverability_report(store) -> dict:
+    """Run the SPF / DMARC / DKIM check for the store's sender domain."""
+    domain = sender_domain(store)
+    if domain is None:
+        return {"problem": "Enter a sender email in step 3 first; the check looks at its domain."}
+    provider = store.provider if store.provider not in (None, LOCAL_KEY) else None
+    resolver = DnsResolver(current_app.config.get("DNS_NAMESERVER") or None,
+                           timeout=float(current_app.config["DNS_TIMEOUT"]))
+    try:
+        return {"result": check_domain(domain, provider, resolver, catalogue())}
+    except ValueError as exc:
+        return {"problem": str(exc)}
+
+
+@bp.route("/troubleshooting/deliverability")
+@login_required
+def deliverability():
+    """The deliverability check alone (htmx), or the page with it filled in."""
+    store = member_store()
+    if store is None:
+        abort(403)
+    if not wants_fragment():
+        return redirect(url_for("troubleshooting.index", check="dns", _anchor="deliverability"))
+    return render("troubleshooting/_deliverability.html", "troubleshooting/_deliverability.html",
+                  store=store, domain=sender_domain(store), **deliverability_report(store))
 
 
 @bp.route("/troubleshooting")
@@ -55,5 +92,8 @@ def index():
             history=tests[1:],
             preset=catalogue().get(store.provider),
             saved=onboarding.get_saved(db, store),
+            domain=sender_domain(store),
         )
+        if request.args.get("check") == "dns":
+            context.update(deliverability_report(store))
     return render("troubleshooting/page.html", "troubleshooting/page.html", **context)

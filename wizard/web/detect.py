@@ -1,0 +1,79 @@
+"""Step 3's "Find my settings": auto-detect from the sender address or host,
+then one click to use a combination that answered."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, request
+from flask_login import login_required
+
+from wizard import onboarding
+from wizard.catalogue import SECURITY_LABELS
+from wizard.db import get_session
+from wizard.dns.resolver import DnsResolver
+from wizard.forms import ActionForm
+from wizard.smtp.detect import detect_settings
+from wizard.smtp.validation import check_smtp_settings
+from wizard.web import form_data, render, wants_fragment
+from wizard.web.context import catalogue, current_store, secret_box, target_options
+from wizard.web.wizard import _go, _smtp_context, _step
+
+bp = Blueprint("detect", __name__, url_prefix="/wizard/smtp")
+
+
+@bp.before_request
+@login_required
+def require_member():
+    current_store()
+
+
+@bp.route("/detect", methods=("POST",))
+def detect():
+    """Probe the candidates (no credentials) and show what answered."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    store = current_store()
+    db = get_session()
+    box = secret_box()
+    typed = form_data()
+    draft = onboarding.update_draft(db, store, typed, box)
+    host = typed.get("host", "").strip()
+    email = typed.get("sender_email", "").strip()
+    options = target_options()
+    result, problem = None, None
+    try:
+        if not host and "@" not in email:
+            raise ValueError("Enter the sender email (or a host) first, then we can look for the settings.")
+        result = detect_settings(
+            email=None if host else email, host=host or None, ports=tuple(current_app.config["DETECT_PORTS"]),
+            timeout=float(current_app.config["DETECT_TIMEOUT"]), ca_file=options.extra_ca_file,
+            nameserver=options.nameserver, resolver=DnsResolver(options.nameserver, timeout=2.0),
+            catalogue=catalogue(),
+        )
+    except ValueError as exc:
+        problem = str(exc)
+    context = {"detection": result, "detection_problem": problem, "action_form": ActionForm()}
+    if wants_fragment():
+        return render("wizard/_detect.html", "wizard/_detect.html", security_labels=SECURITY_LABELS, **context)
+    findings = check_smtp_settings(onboarding.values_for_check(store.provider or "", typed, draft, box), catalogue())
+    return _step("smtp", **_smtp_context(onboarding.draft_form(draft), findings, draft, ActionForm()), **context)
+
+
+@bp.route("/use-detected", methods=("POST",))
+def use_detected():
+    """Fill host, port and security with a detected combination."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    store = current_store()
+    db = get_session()
+    draft = onboarding.get_draft(db, store)
+    host = request.form.get("host", "")
+    port = request.form.get("port", "")
+    security = request.form.get("security", "")
+    if draft is None or security not in SECURITY_LABELS or not port.isdigit():
+        abort(400)
+    draft.host = onboarding.clean_for_storage(host)
+    draft.port = port
+    draft.security = security
+    db.add(draft)
+    db.commit()
+    flash(f"Using {host} port {port} with {SECURITY_LABELS[security]}. Check the other fields, then continue.", "success")
+    return _go("smtp")
