@@ -14,9 +14,8 @@ from smtp_servers import start_test_server
 from wizard import create_app
 from wizard.devmailbox.certs import ensure_self_signed_cert
 
-SMTP_USERNAME = "merchant@bluefern.example.com"
-# Distinctive, so a leak anywhere is easy to find.
-SMTP_PASSWORD = "Zq7-unique-SMTP-secret-4711"
+# The password is distinctive, so a leak anywhere is easy to find.
+from failure_peers import SMTP_PASSWORD, SMTP_USERNAME  # noqa: E402
 # CI sets this so tests needing Chromium or PostgreSQL fail instead of skipping.
 STRICT = os.environ.get("WIZARD_REQUIRE_ALL_TESTS") == "1"
 

@@ -51,13 +51,20 @@ ENVIRONMENT = {
 }
 
 
-def load(app: Flask, test_config: dict | None) -> None:
-    """Fill ``app.config`` from defaults, the environment and ``test_config``."""
-    app.config.from_mapping(DEFAULTS)
+def from_environment() -> dict:
+    """The defaults with the environment's overrides (also used by commands
+    that run without building the app)."""
+    values = dict(DEFAULTS)
     for variable, (key, convert) in ENVIRONMENT.items():
         value = os.environ.get(variable)
         if value:
-            app.config[key] = convert(value)
+            values[key] = convert(value)
+    return values
+
+
+def load(app: Flask, test_config: dict | None) -> None:
+    """Fill ``app.config`` from defaults, the environment and ``test_config``."""
+    app.config.from_mapping(from_environment())
     if test_config:
         app.config.from_mapping(test_config)
 

@@ -29,43 +29,40 @@ from wizard.dns.deliverability import check_domain, normalise_domain
 from wizard.dns.resolver import DEFAULT_TIMEOUT, DnsResolver, parse_nameserver
 
 
-def register(app: Flask) -> None:
-    """Add the ``dns-check`` command to ``app``'s CLI."""
-
-    @app.cli.command("dns-check")
-    @click.option("--domain", required=True, help="The sender's domain, e.g. yourstore.com.")
-    @click.option("--provider", default=None, help="Catalogue key of the sending provider, e.g. gmail, sendgrid.")
-    @click.option("--nameserver", default=None, help="Ask this DNS server (HOST, HOST:PORT or [IPv6]:PORT) "
-                                                     "instead of the system's.")
-    @click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
-                  help="Seconds to wait for each DNS answer.")
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a report.")
-    def dns_check_command(domain: str, provider: str | None, nameserver: str | None, timeout: float,
-                          as_json: bool):
-        """Check SPF, DMARC and DKIM of a sender domain and say what to fix."""
-        catalogue = load_catalogue()
+@click.command("dns-check")
+@click.option("--domain", required=True, help="The sender's domain, e.g. yourstore.com.")
+@click.option("--provider", default=None, help="Catalogue key of the sending provider, e.g. gmail, sendgrid.")
+@click.option("--nameserver", default=None, help="Ask this DNS server (HOST, HOST:PORT or [IPv6]:PORT) "
+                                                 "instead of the system's.")
+@click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds to wait for each DNS answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a report.")
+def dns_check_command(domain: str, provider: str | None, nameserver: str | None, timeout: float,
+                      as_json: bool):
+    """Check SPF, DMARC and DKIM of a sender domain and say what to fix."""
+    catalogue = load_catalogue()
+    try:
+        domain = normalise_domain(domain)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--domain") from None
+    if provider is not None and catalogue.get(provider) is None:
+        raise click.BadParameter(
+            f"unknown provider {provider!r}; choose one of: {', '.join(catalogue.providers)}.",
+            param_hint="--provider",
+        )
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise click.BadParameter("must be a positive number of seconds.", param_hint="--timeout")
+    if nameserver is not None:
         try:
-            domain = normalise_domain(domain)
+            parse_nameserver(nameserver)
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--domain") from None
-        if provider is not None and catalogue.get(provider) is None:
-            raise click.BadParameter(
-                f"unknown provider {provider!r}; choose one of: {', '.join(catalogue.providers)}.",
-                param_hint="--provider",
-            )
-        if not (math.isfinite(timeout) and timeout > 0):
-            raise click.BadParameter("must be a positive number of seconds.", param_hint="--timeout")
-        if nameserver is not None:
-            try:
-                parse_nameserver(nameserver)
-            except ValueError as exc:
-                raise click.BadParameter(str(exc), param_hint="--nameserver") from None
-        resolver = DnsResolver(nameserver, timeout=timeout)
-        result = check_domain(domain, provider, resolver, catalogue)
-        if as_json:
-            click.echo(json.dumps(result))
-        else:
-            click.echo(format_report(result, catalogue))
+            raise click.BadParameter(str(exc), param_hint="--nameserver") from None
+    resolver = DnsResolver(nameserver, timeout=timeout)
+    result = check_domain(domain, provider, resolver, catalogue)
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(format_report(result, catalogue))
 
 
 def format_report(result: dict, catalogue=None) -> str:
@@ -89,3 +86,8 @@ def format_report(result: dict, catalogue=None) -> str:
     else:
         lines.append("Nothing to fix: SPF, DMARC and DKIM look right.")
     return "\n".join(lines)
+
+
+def register(app: Flask) -> None:
+    """Add the command to ``app``'s CLI (it is also a Flask CLI plugin)."""
+    app.cli.add_command(dns_check_command)

@@ -13,6 +13,7 @@ import click
 from flask import Flask
 
 from wizard.catalogue import SECURITY_LABELS, load_catalogue
+from wizard.commands import budget_left, command_config
 from wizard.dns.resolver import DnsResolver, parse_nameserver
 from wizard.smtp.detect import DEFAULT_PORTS, detect_settings
 from wizard.smtp.validation import CONTROL_CHARACTERS
@@ -36,48 +37,52 @@ def parse_ports(text: str) -> list[int]:
     return ports
 
 
-def register(app: Flask) -> None:
-    @app.cli.command("smtp-detect")
-    @click.option("--email", default=None, help="Sender address: the provider is guessed from its domain and MX.")
-    @click.option("--host", default=None, help="SMTP host to try (instead of guessing from --email).")
-    @click.option("--ports", default=",".join(map(str, DEFAULT_PORTS)), show_default=True, help="Ports to try.")
-    @click.option("--timeout", default=5.0, show_default=True, type=float, help="Seconds for the whole detection.")
-    @click.option("--ca-file", default=None, help="Extra PEM CA bundle to trust.")
-    @click.option("--nameserver", default=None, help="DNS server HOST:PORT to ask instead of the system's.")
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-    def smtp_detect_command(email, host, ports, timeout, ca_file, nameserver, as_json):
-        """Find the SMTP settings that answer, without sending credentials."""
-        if bool(email) == bool(host):
-            bad_argument("give exactly one of --email or --host")
-        value = email or host
-        if CONTROL_CHARACTERS.search(value) or " " in value.strip():
-            bad_argument("the address or host contains spaces or control characters")
-        if email and "@" not in email:
-            bad_argument("--email must be an email address")
-        if not 0 < timeout <= 120:
-            bad_argument("--timeout must be between 0 and 120 seconds")
-        port_list = parse_ports(ports)
-        nameserver = nameserver or app.config.get("DNS_NAMESERVER") or None
-        if nameserver:
-            try:
-                parse_nameserver(nameserver)
-            except ValueError as exc:
-                bad_argument(f"--nameserver: {exc}")
-        resolver = DnsResolver(nameserver, timeout=min(2.0, timeout / 3))
+@click.command("smtp-detect")
+@click.option("--email", default=None, help="Sender address: the provider is guessed from its domain and MX.")
+@click.option("--host", default=None, help="SMTP host to try (instead of guessing from --email).")
+@click.option("--ports", default=",".join(map(str, DEFAULT_PORTS)), show_default=True, help="Ports to try.")
+@click.option("--timeout", default=5.0, show_default=True, type=float, help="Seconds for the whole detection.")
+@click.option("--ca-file", default=None, help="Extra PEM CA bundle to trust.")
+@click.option("--nameserver", default=None, help="DNS server HOST:PORT to ask instead of the system's.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def smtp_detect_command(email, host, ports, timeout, ca_file, nameserver, as_json):
+    """Find the SMTP settings that answer, without sending credentials."""
+    if bool(email) == bool(host):
+        bad_argument("give exactly one of --email or --host")
+    value = email or host
+    if CONTROL_CHARACTERS.search(value) or " " in value.strip():
+        bad_argument("the address or host contains spaces or control characters")
+    if email and "@" not in email:
+        bad_argument("--email must be an email address")
+    if not 0 < timeout <= 120:
+        bad_argument("--timeout must be between 0 and 120 seconds")
+    port_list = parse_ports(ports)
+    nameserver = nameserver or command_config().get("DNS_NAMESERVER") or None
+    if nameserver:
         try:
-            result = detect_settings(email=email, host=host, ports=port_list, timeout=timeout,
-                                     ca_file=ca_file or app.config.get("SMTP_EXTRA_CA_FILE") or None,
-                                     nameserver=nameserver, resolver=resolver, catalogue=load_catalogue())
+            parse_nameserver(nameserver)
         except ValueError as exc:
-            bad_argument(str(exc))
-        if as_json:
-            click.echo(json.dumps(result))
-            return
-        click.echo(f"Provider: {load_catalogue().get(result['provider']).name if result['provider'] else 'unknown'}")
-        for c in result["candidates"]:
-            mark = "answers" if c["ok"] else c["category"]
-            click.echo(f"  {c['host']}:{c['port']} {SECURITY_LABELS[c['security']]:<8} {mark}")
-        best = result["recommended"]
-        click.echo(f"Recommended: {best['host']} port {best['port']} with {SECURITY_LABELS[best['security']]}"
-                   if best else "Nothing answered; check the host, or whether your network blocks mail ports.")
-        click.echo(f"({result['elapsed_ms']} ms)")
+            bad_argument(f"--nameserver: {exc}")
+    resolver = DnsResolver(nameserver, timeout=min(2.0, timeout / 3))
+    try:
+        result = detect_settings(email=email, host=host, ports=port_list, timeout=budget_left(timeout),
+                                 ca_file=ca_file or command_config().get("SMTP_EXTRA_CA_FILE") or None,
+                                 nameserver=nameserver, resolver=resolver, catalogue=load_catalogue())
+    except ValueError as exc:
+        bad_argument(str(exc))
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"Provider: {load_catalogue().get(result['provider']).name if result['provider'] else 'unknown'}")
+    for c in result["candidates"]:
+        mark = "answers" if c["ok"] else c["category"]
+        click.echo(f"  {c['host']}:{c['port']} {SECURITY_LABELS[c['security']]:<8} {mark}")
+    best = result["recommended"]
+    click.echo(f"Recommended: {best['host']} port {best['port']} with {SECURITY_LABELS[best['security']]}"
+               if best else "Nothing answered; check the host, or whether your network blocks mail ports.")
+    click.echo(f"({result['elapsed_ms']} ms)")
+
+
+def register(app: Flask) -> None:
+    """Add the command to ``app``'s CLI (it is also a Flask CLI plugin)."""
+    app.cli.add_command(smtp_detect_command)

@@ -21,6 +21,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 
 from wizard.catalogue import load_catalogue
+from wizard.commands import budget_left, command_config
 from wizard.smtp.diagnosis import explain, stage_label
 from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import SmtpTarget, probe_smtp
@@ -77,60 +78,64 @@ def print_report(data: dict, target: SmtpTarget) -> None:
         click.echo(f"  {line}")
 
 
+@click.command("smtp-test")
+@click.option("--host", required=True, help="SMTP server name.")
+@click.option("--port", required=True, type=click.IntRange(1, 65535), help="SMTP port (587, 465 …).")
+@click.option("--security", required=True, type=click.Choice(["starttls", "ssl"]), help="STARTTLS or implicit SSL/TLS.")
+@click.option("--username", required=True, help="SMTP login.")
+@click.option("--sender-email", required=True, help="Sender address (used for MAIL FROM).")
+@click.option("--sender-name", default="HeiChat test", show_default=True, help="Sender name for --send-to.")
+@click.option("--provider", default=None, help="Provider key for provider-specific hints (gmail, sendgrid …).")
+@click.option("--ca-file", default=None, help="Extra PEM CA bundle to trust.")
+@click.option("--timeout", default=15.0, show_default=True, type=float, help="Seconds for the whole test.")
+@click.option("--send-to", default=None, help="Also send a real test email to this address.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def smtp_test_command(host, port, security, username, sender_email, sender_name, provider, ca_file, timeout,
+                      send_to, as_json):
+    """Test SMTP settings stage by stage and explain any failure.
+
+    The password is read from the SMTP_PASSWORD environment variable.
+    """
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if not password:
+        bad_argument(f"set the password in the {PASSWORD_VARIABLE} environment variable (never on the command line)")
+    for name, value in (("--host", host), ("--username", username), ("--sender-name", sender_name)):
+        if CONTROL_CHARACTERS.search(value):
+            bad_argument(f"{name} contains a line break or control character")
+    if not host.strip() or " " in host.strip():
+        bad_argument("--host must be a server name such as smtp.gmail.com")
+    if not 0 < timeout <= 300:
+        bad_argument("--timeout must be between 0 and 300 seconds")
+    catalogue = load_catalogue()
+    if provider is not None and catalogue.get(provider) is None:
+        keys = ", ".join(p.key for p in catalogue.visible(include_local=False))
+        bad_argument(f"unknown --provider {provider!r}; use one of: {keys}")
+    if ca_file is not None and not Path(ca_file).is_file():
+        bad_argument(f"--ca-file {ca_file} does not exist")
+    sender = checked_address(sender_email, "--sender-email")
+    recipient = checked_address(send_to, "--send-to") if send_to else None
+    if provider is None:
+        guessed = catalogue.provider_for_host(host.strip().lower())
+        provider = guessed.key if guessed else None
+
+    target = SmtpTarget(host=host.strip().lower().rstrip("."), port=port, security=security,
+                        username=username.strip(), password=password, sender_email=sender,
+                        timeout=budget_left(timeout), greeting_timeout=float(command_config()["SMTP_GREETING_TIMEOUT"]),
+                        ca_file=ca_file or command_config().get("SMTP_EXTRA_CA_FILE") or None,
+                        nameserver=command_config().get("DNS_NAMESERVER") or None)
+    message = None
+    if recipient:
+        message = build_test_email(sender_name=sender_name, sender_email=sender, recipient=recipient,
+                                   store_name="HeiChat", provider_name=catalogue.get(provider).name if provider else "SMTP")
+    result = probe_smtp(target, message=message, recipients=[recipient] if recipient else None)
+    data = result_object(result, provider, target)
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        print_report(data, target)
+    sys.exit(0 if result.ok else 1)
+
+
 def register(app: Flask) -> None:
-    @app.cli.command("smtp-test")
-    @click.option("--host", required=True, help="SMTP server name.")
-    @click.option("--port", required=True, type=click.IntRange(1, 65535), help="SMTP port (587, 465 …).")
-    @click.option("--security", required=True, type=click.Choice(["starttls", "ssl"]), help="STARTTLS or implicit SSL/TLS.")
-    @click.option("--username", required=True, help="SMTP login.")
-    @click.option("--sender-email", required=True, help="Sender address (used for MAIL FROM).")
-    @click.option("--sender-name", default="HeiChat test", show_default=True, help="Sender name for --send-to.")
-    @click.option("--provider", default=None, help="Provider key for provider-specific hints (gmail, sendgrid …).")
-    @click.option("--ca-file", default=None, help="Extra PEM CA bundle to trust.")
-    @click.option("--timeout", default=15.0, show_default=True, type=float, help="Seconds for the whole test.")
-    @click.option("--send-to", default=None, help="Also send a real test email to this address.")
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-    def smtp_test_command(host, port, security, username, sender_email, sender_name, provider, ca_file, timeout,
-                          send_to, as_json):
-        """Test SMTP settings stage by stage and explain any failure.
-
-        The password is read from the SMTP_PASSWORD environment variable.
-        """
-        password = os.environ.get(PASSWORD_VARIABLE)
-        if not password:
-            bad_argument(f"set the password in the {PASSWORD_VARIABLE} environment variable (never on the command line)")
-        for name, value in (("--host", host), ("--username", username), ("--sender-name", sender_name)):
-            if CONTROL_CHARACTERS.search(value):
-                bad_argument(f"{name} contains a line break or control character")
-        if not host.strip() or " " in host.strip():
-            bad_argument("--host must be a server name such as smtp.gmail.com")
-        if not 0 < timeout <= 300:
-            bad_argument("--timeout must be between 0 and 300 seconds")
-        catalogue = load_catalogue()
-        if provider is not None and catalogue.get(provider) is None:
-            keys = ", ".join(p.key for p in catalogue.visible(include_local=False))
-            bad_argument(f"unknown --provider {provider!r}; use one of: {keys}")
-        if ca_file is not None and not Path(ca_file).is_file():
-            bad_argument(f"--ca-file {ca_file} does not exist")
-        sender = checked_address(sender_email, "--sender-email")
-        recipient = checked_address(send_to, "--send-to") if send_to else None
-        if provider is None:
-            guessed = catalogue.provider_for_host(host.strip().lower())
-            provider = guessed.key if guessed else None
-
-        target = SmtpTarget(host=host.strip().lower().rstrip("."), port=port, security=security,
-                            username=username.strip(), password=password, sender_email=sender,
-                            timeout=timeout, greeting_timeout=float(app.config["SMTP_GREETING_TIMEOUT"]),
-                            ca_file=ca_file or app.config.get("SMTP_EXTRA_CA_FILE") or None,
-                            nameserver=app.config.get("DNS_NAMESERVER") or None)
-        message = None
-        if recipient:
-            message = build_test_email(sender_name=sender_name, sender_email=sender, recipient=recipient,
-                                       store_name="HeiChat", provider_name=catalogue.get(provider).name if provider else "SMTP")
-        result = probe_smtp(target, message=message, recipients=[recipient] if recipient else None)
-        data = result_object(result, provider, target)
-        if as_json:
-            click.echo(json.dumps(data))
-        else:
-            print_report(data, target)
-        sys.exit(0 if result.ok else 1)
+    """Add the command to ``app``'s CLI (it is also a Flask CLI plugin)."""
+    app.cli.add_command(smtp_test_command)

@@ -12,18 +12,3 @@ test email — run on a developer's machine without a provider account:
 No Flask here: the CLI, the web app and the tests all use these directly.
 """
 
-from .certs import ensure_self_signed_cert, server_tls_context
-from .server import DevMailbox, run_forever
-from .store import StoredMessage, clear, get_message, list_messages, save_message
-
-__all__ = [
-    "DevMailbox",
-    "StoredMessage",
-    "clear",
-    "ensure_self_signed_cert",
-    "get_message",
-    "list_messages",
-    "run_forever",
-    "save_message",
-    "server_tls_context",
-]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from functools import lru_cache
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -15,8 +16,13 @@ from wizard.models import Member, Store
 
 bp = Blueprint("auth", __name__)
 
-# Compared against when the address is unknown, so both paths cost the same.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+@lru_cache(maxsize=1)
+def dummy_hash() -> str:
+    """Checked when the address is unknown, so both paths cost the same
+    (made on first use: hashing is deliberately slow, start-up should not be)."""
+    return generate_password_hash("not-a-real-password")
 
 
 def slug_for(name: str) -> str:
@@ -70,7 +76,7 @@ def sign_in():
         if member is not None and check_password_hash(member.password_hash, form.password.data):
             _start_session(member)
             return redirect(safe_next(request.args.get("next")) or url_for("wizard.resume"))
-        check_password_hash(_DUMMY_HASH, form.password.data)
+        check_password_hash(dummy_hash(), form.password.data)
         form.password.errors.append("That email and password do not match an account.")
     return render_template("auth/sign_in.html", form=form)
 
