@@ -206,6 +206,7 @@ def start_test_server(
     mail_reply: str | None = None,
     rcpt_reply: str | None = None,
     offer_auth: bool = True,
+    exclude_mechanisms: tuple[str, ...] = (),
     ready_timeout: float = 5.0,
 ) -> TestSmtpServer:
     """Start a real SMTP server on 127.0.0.1 and a free port; see module docstring.
@@ -236,6 +237,8 @@ def start_test_server(
     if not offer_auth:
         # Every mechanism excluded: the server advertises no AUTH at all.
         common["auth_exclude_mechanism"] = ["LOGIN", "PLAIN"]
+    elif exclude_mechanisms:
+        common["auth_exclude_mechanism"] = list(exclude_mechanisms)
     if mode == "starttls":
         controller: Controller = Controller(
             handler,

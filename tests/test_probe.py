@@ -140,3 +140,43 @@ def test_provider_login_replies_are_classified(certs, auth_reply, category):
                            auth_reply=auth_reply) as server:
         result = probe_smtp(target(server.port, ca_file=str(certs[0]), password="not-it"))
     assert (result.stage, result.category) == ("auth", category)
+
+
+def test_auth_login_transcript_is_redacted_too(certs):
+    # Only LOGIN offered: username and password travel as separate base64 lines.
+    with start_test_server("starttls", username=SMTP_USERNAME, password=SMTP_PASSWORD, cert=certs[0], key=certs[1],
+                           exclude_mechanisms=("PLAIN",)) as server:
+        result = probe_smtp(target(server.port, ca_file=str(certs[0])))
+    assert result.ok
+    assert server.auth_attempts[-1][0] == "LOGIN"
+    text = "\n".join(result.transcript)
+    assert "AUTH LOGIN" in text
+    for secret in (SMTP_PASSWORD, base64.b64encode(SMTP_PASSWORD.encode()).decode(),
+                   base64.b64encode(SMTP_USERNAME.encode()).decode()):
+        assert secret not in text
+
+
+def test_cli_runs_as_a_separate_process(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = dict(os.environ, SMTP_PASSWORD="x", WIZARD_INSTANCE_PATH=str(tmp_path))
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wizard", "smtp-test", "--host", "127.0.0.1",
+                           "--port", str(port), "--security", "starttls", "--username", "u",
+                           "--sender-email", "a@example.com", "--timeout", "3", "--json"],
+                          capture_output=True, text=True, env=env, timeout=30)
+    took = time.monotonic() - began
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["category"] == "connection_refused"
+    assert took < 4
+    missing = subprocess.run([sys.executable, "-m", "flask", "--app", "wizard", "smtp-test", "--host", "h",
+                              "--port", "587", "--security", "starttls", "--username", "u", "--sender-email", "a@b.com"],
+                             capture_output=True, text=True, env=dict(env, SMTP_PASSWORD=""), timeout=30)
+    assert missing.returncode == 2 and "SMTP_PASSWORD" in missing.stderr
