@@ -49,6 +49,9 @@ def app(tmp_path, certs):
             "SMTP_TIMEOUT": 5.0,
             "SMTP_GREETING_TIMEOUT": 1.0,
             "DEV_MAILBOX": False,
+            # The tests' peers listen on loopback and random ports: allowed explicitly.
+            "SMTP_ALLOWED_NETWORKS": "127.0.0.0/8, ::1/128",
+            "SMTP_ALLOWED_PORTS": "",
         }
     )
     yield app

@@ -23,6 +23,10 @@ DEFAULTS = {
     # Extra CA bundle trusted in addition to the system CAs (PEM path), e.g. a
     # company relay with a private CA. Empty means the system CAs only.
     "SMTP_EXTRA_CA_FILE": "",
+    # Outbound address policy of the web app (the operator CLI has none):
+    # ports allowed ("" = any) and non-public networks allowed (CIDRs).
+    "SMTP_ALLOWED_PORTS": "25,465,587,2525",
+    "SMTP_ALLOWED_NETWORKS": "",
     # DNS server ("HOST:PORT") for SMTP host look-ups and DNS checks; empty
     # means the system resolver.
     "DNS_NAMESERVER": "",
@@ -48,6 +52,8 @@ ENVIRONMENT = {
     "WIZARD_SMTP_CA_FILE": ("SMTP_EXTRA_CA_FILE", str),
     "WIZARD_DEV_MAILBOX_PORT": ("DEV_MAILBOX_PORT", int),
     "WIZARD_DNS_NAMESERVER": ("DNS_NAMESERVER", str),
+    "WIZARD_SMTP_ALLOWED_PORTS": ("SMTP_ALLOWED_PORTS", str),
+    "WIZARD_SMTP_ALLOWED_NETWORKS": ("SMTP_ALLOWED_NETWORKS", str),
 }
 
 

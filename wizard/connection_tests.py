@@ -68,6 +68,7 @@ def finish_test(session: Session, test_id: int, result: ProbeResult) -> Connecti
     test.stages = result.stages_as_dicts()
     test.transcript = result.transcript
     test.suggestion = result.suggestion
+    test.refusal = result.refusal
     session.add(test)
     session.commit()
     return test

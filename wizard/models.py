@@ -109,6 +109,8 @@ class ConnectionTest(SQLModel, table=True):
     stages: list = Field(default_factory=list, sa_column=Column(JSON))
     transcript: list = Field(default_factory=list, sa_column=Column(JSON))
     suggestion: Optional[dict] = Field(default=None, sa_column=Column(JSON))
+    # Set when the address policy refused the target: nothing was sent to it.
+    refusal: Optional[str] = Field(default=None, sa_column=Column(Text))
 
 
 class SendLog(SQLModel, table=True):
@@ -131,6 +133,7 @@ class SendLog(SQLModel, table=True):
     queue_id: Optional[str] = Field(default=None, max_length=200)
     elapsed_ms: int = 0
     transcript: list = Field(default_factory=list, sa_column=Column(JSON))
+    refusal: Optional[str] = Field(default=None, sa_column=Column(Text))
     # The merchant's delivery checklist (None = not answered yet).
     check_arrived: Optional[bool] = None
     check_sender_name: Optional[bool] = None
@@ -169,3 +172,48 @@ class ChatMessage(SQLModel, table=True):
     author: str = Field(max_length=10)  # visitor | merchant
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# -- support: share links and the audit log ---------------------------------------------
+
+from sqlalchemy import DateTime  # noqa: E402  (timezone-aware columns for the tables below)
+
+class ShareLink(SQLModel, table=True):
+    """A link a support agent made for one store: it opens a wizard step or a
+    help topic, optionally suggesting non-secret values (never a password).
+    The URL carries only this row's id, signed; the row decides expiry and
+    revocation, so links can be listed and revoked."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    created_by: Optional[int] = Field(default=None, foreign_key="member.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    target: str = Field(max_length=40)  # a wizard step slug or a help topic anchor
+    prefill: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    note: str = Field(default="", sa_column=Column(Text, nullable=False))
+    revoked_at: Optional[datetime] = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class ShareLinkOpening(SQLModel, table=True):
+    """One time a store member opened a share link."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    link_id: int = Field(foreign_key="sharelink.id", index=True)
+    member_id: Optional[int] = Field(default=None, foreign_key="member.id")
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to a store's email set-up, and when. The actor's email and
+    role are copied so the log still reads right after an account changes.
+    ``detail`` never holds a password (``wizard.audit.record`` drops such keys)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: Optional[int] = Field(default=None, foreign_key="store.id", index=True)
+    actor_id: Optional[int] = Field(default=None, foreign_key="member.id")
+    actor_email: str = Field(default="", max_length=254)
+    actor_role: str = Field(default="", max_length=10)
+    action: str = Field(max_length=40)
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True))

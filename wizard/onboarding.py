@@ -15,8 +15,9 @@ from sqlmodel import Session, select
 from wizard.catalogue import LOCAL_KEY, Catalogue, ProviderPreset
 from wizard.models import ConnectionTest, SendLog, SmtpDraft, SmtpSettings, Store, utcnow
 from wizard.secrets import SecretBox
+from wizard.smtp.address_policy import AddressPolicy
 from wizard.smtp.probe import ProbeResult, SmtpTarget
-from wizard.smtp.validation import FIELDS, Finding, SmtpValues, check_smtp_settings, has_errors
+from wizard.smtp.validation import FIELDS, ip_literal, Finding, SmtpValues, check_smtp_settings, has_errors
 
 STEPS = (
     ("pre-chat-form", "Pre-chat form"),
@@ -143,13 +144,19 @@ class TargetOptions:
     extra_ca_file: str | None
     local_ca_file: str | None  # the local test mailbox's certificate, debug only
     nameserver: str | None = None
+    address_policy: AddressPolicy | None = None
+    # The local test mailbox (host, port), allowed through the policy in debug only.
+    local_mailbox: tuple[str, int] | None = None
 
 
 def target_from(provider: str, host: str, port: int, security: str, username: str, password: str,
                 sender_email: str, options: TargetOptions) -> SmtpTarget:
     ca_file = options.local_ca_file if provider == LOCAL_KEY and options.local_ca_file else options.extra_ca_file
+    policy = options.address_policy
+    if policy is not None and provider == LOCAL_KEY and options.local_mailbox:
+        policy = policy.with_allowed(*options.local_mailbox)
     return SmtpTarget(
-        host=host.strip().lower().rstrip("."),
+        host=ip_literal(host) or host.strip().lower().rstrip("."),
         port=port,
         security=security,
         username=username.strip(),
@@ -159,6 +166,7 @@ def target_from(provider: str, host: str, port: int, security: str, username: st
         greeting_timeout=options.greeting_timeout,
         ca_file=ca_file or None,
         nameserver=options.nameserver,
+        address_policy=policy,
     )
 
 
@@ -229,6 +237,7 @@ def record_send(session: Session, store: Store, saved: SmtpSettings, recipient: 
         queue_id=result.queue_id,
         elapsed_ms=result.elapsed_ms,
         transcript=result.transcript,
+        refusal=result.refusal,
     )
     session.add(log)
     session.commit()

@@ -40,7 +40,7 @@ def _rank(candidate: dict) -> tuple:
 
 def detect_settings(*, email: str | None = None, host: str | None = None, ports=DEFAULT_PORTS,
                     timeout: float = 5.0, ca_file: str | None = None, nameserver: str | None = None,
-                    resolver=None, catalogue: Catalogue) -> dict:
+                    resolver=None, catalogue: Catalogue, address_policy=None) -> dict:
     """Probe the candidates concurrently; the result is JSON-ready.
 
     ``{"provider", "candidates": [{"host", "port", "security", "ok", "category"}],
@@ -65,7 +65,8 @@ def detect_settings(*, email: str | None = None, host: str | None = None, ports=
     def attempt(combination) -> dict:
         h, p, s = combination
         target = SmtpTarget(host=h, port=p, security=s, username="", password="", timeout=remaining,
-                            greeting_timeout=min(5.0, remaining / 2), ca_file=ca_file, nameserver=nameserver)
+                            greeting_timeout=min(5.0, remaining / 2), ca_file=ca_file, nameserver=nameserver,
+                            address_policy=address_policy)
         result = probe_smtp(target, authenticate=False)
         return {"host": h, "port": p, "security": s, "ok": result.ok, "category": result.category}
 

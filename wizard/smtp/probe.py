@@ -25,6 +25,7 @@ import dns.exception
 import dns.resolver
 
 from wizard.dns.resolver import parse_nameserver
+from wizard.smtp.address_policy import AddressPolicy
 from wizard.smtp.diagnosis import Failure, diagnose_exception, diagnose_reply
 from wizard.smtp.transcript import Transcript, split_enhanced
 
@@ -47,6 +48,8 @@ class SmtpTarget:
     local_hostname: str = "heichat-wizard.localdomain"
     # "HOST:PORT" of a DNS server to ask instead of the system resolver.
     nameserver: str | None = None
+    # Which addresses and ports may be connected to; None: anything (the CLI).
+    address_policy: AddressPolicy | None = None
 
 
 @dataclass
@@ -79,9 +82,15 @@ class ProbeResult:
     server_banner: str = ""
     # Settings to try next when the failure is a transport mismatch.
     suggestion: dict | None = None
+    # Why the address policy refused the target (nothing was sent to it).
+    refusal: str | None = None
 
     def stages_as_dicts(self) -> list[dict]:
         return [asdict(stage) for stage in self.stages]
+
+
+class _Refused(Exception):
+    """The address policy refused the target before anything was sent to it."""
 
 
 class _StageFailed(Exception):
@@ -241,7 +250,22 @@ class _Run:
             self.addresses = resolve(self.target.host, self.target.port, self.budget())
         return ", ".join(sorted({a[4][0] for a in self.addresses}))
 
+    def check_policy(self) -> None:
+        policy = self.target.address_policy
+        if policy is None:
+            return
+        refusal = policy.port_refusal(self.target.port)
+        for *_ignored, address in ([] if refusal else self.addresses):
+            refusal = policy.address_refusal(address[0])
+            if refusal:
+                break
+        if refusal:
+            raise _Refused(refusal)
+
     def connect(self) -> str:
+        # Every resolved address is checked first; the socket then goes to a
+        # checked address, never through a second look-up.
+        self.check_policy()
         last_error: OSError | None = None
         for family, kind, proto, _name, address in self.addresses:
             sock = socket.socket(family, kind, proto)
@@ -379,6 +403,8 @@ def probe_smtp(
     run = _Run(target, on_stage)
     queue_id = None
     try:
+        if target.address_policy is not None and target.address_policy.port_refusal(target.port):
+            raise _Refused(target.address_policy.port_refusal(target.port))
         run.stage("dns", run.dns)
         run.stage("connect", run.connect)
         if target.security == "ssl":
@@ -398,6 +424,14 @@ def probe_smtp(
                 run.stage("recipient", lambda: run.recipient(recipients or []))
                 final = run.stage("data", lambda: run.data(message))
                 queue_id = extract_queue_id(final.text)
+    except _Refused as refused:
+        run.record("connect", time.monotonic(), False, None, str(refused))
+        run.quit()
+        return ProbeResult(
+            ok=False, stage="connect", category="connection_refused", detail=str(refused), reply=None,
+            stages=run.stages, transcript=run.transcript.lines,
+            elapsed_ms=int((time.monotonic() - run.started) * 1000), refusal=str(refused),
+        )
     except _StageFailed as failed:
         run.quit()
         failure = failed.failure

@@ -8,6 +8,7 @@ validation endpoint alike, so both show the same messages.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -197,6 +198,10 @@ class _Checker:
         if "/" in raw:
             self.add("host", "host_has_path", suggestion=_bare_host(raw))
             return None
+        literal = ip_literal(raw)
+        if literal is not None:
+            self.add("host", "host_is_ip")
+            return None
         if re.fullmatch(r"[^:]+:\d+", raw):
             self.add("host", "host_has_port", suggestion=raw.split(":")[0])
             return None
@@ -348,6 +353,17 @@ def by_field(findings: list[Finding]) -> dict[str, list[Finding]]:
 
 def has_errors(findings: list[Finding]) -> bool:
     return any(f.is_error for f in findings)
+
+
+def ip_literal(raw: str) -> str | None:
+    """``raw`` as a bare IP address (``[::1]`` -> ``::1``), or None if it is a name."""
+    text = raw.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
 
 
 def _bare_host(raw: str) -> str:

@@ -11,6 +11,7 @@ from wizard.db import get_session
 from wizard.models import Store
 from wizard.onboarding import TargetOptions
 from wizard.secrets import SecretBox
+from wizard.smtp.address_policy import AddressPolicy
 
 
 def dev_mailbox_enabled() -> bool:
@@ -60,4 +61,6 @@ def target_options() -> TargetOptions:
         extra_ca_file=config.get("SMTP_EXTRA_CA_FILE") or None,
         local_ca_file=local_ca,
         nameserver=config.get("DNS_NAMESERVER") or None,
+        address_policy=AddressPolicy.from_config(config["SMTP_ALLOWED_PORTS"], config["SMTP_ALLOWED_NETWORKS"]),
+        local_mailbox=(config["DEV_MAILBOX_HOST"], int(config["DEV_MAILBOX_PORT"])) if dev_mailbox_enabled() else None,
     )

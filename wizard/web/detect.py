@@ -46,7 +46,7 @@ def detect():
             email=None if host else email, host=host or None, ports=tuple(current_app.config["DETECT_PORTS"]),
             timeout=float(current_app.config["DETECT_TIMEOUT"]), ca_file=options.extra_ca_file,
             nameserver=options.nameserver, resolver=DnsResolver(options.nameserver, timeout=2.0),
-            catalogue=catalogue(),
+            catalogue=catalogue(), address_policy=options.address_policy,
         )
     except ValueError as exc:
         problem = str(exc)

@@ -27,6 +27,9 @@ def explanation(record, provider_key: str | None) -> dict | None:
     """Title and provider-aware hint for a finished, failed test or send."""
     if record is None or record.ok or getattr(record, "status", "finished") != "finished":
         return None
+    if getattr(record, "refusal", None):
+        return {"title": "HeiChat will not connect to this address", "hint": record.refusal,
+                "anchor": topic_for_category(record.category)}
     title, hint = explain(record.category, provider_key, {
         "host": getattr(record, "host", ""), "port": getattr(record, "port", ""),
         "username": getattr(record, "username", ""),

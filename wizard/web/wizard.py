@@ -21,6 +21,7 @@ from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import planned_stages, probe_smtp
 from wizard.smtp.validation import FIELDS, LABELS, by_field, check_smtp_settings, has_errors
 from wizard.web import form_data, render, wants_fragment
+from wizard.web.troubleshooting import explanation
 from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, target_options
 
 bp = Blueprint("wizard", __name__, url_prefix="/wizard")
@@ -201,7 +202,7 @@ def _test_context(result_test=None, confirm_untested: bool = False) -> dict:
         "findings": findings,
         "blocked": draft is None or has_errors(findings),
         "test": test,
-        "explain": _explain(test, store.provider) if test and test.status == connection_tests.FINISHED else None,
+        "explain": explanation(test, store.provider) if test and test.status == connection_tests.FINISHED else None,
         "passed": onboarding.draft_passed_test(db, store, draft, box),
         "saved": onboarding.get_saved(db, store),
         "confirm_untested": confirm_untested,
@@ -209,17 +210,6 @@ def _test_context(result_test=None, confirm_untested: bool = False) -> dict:
         "stage_label": stage_label,
         "planned": planned_stages(test.security) if test else [],
     }
-
-
-def _explain(record, provider_key):
-    title, hint = explain(record.category, provider_key, {
-        "host": record.host if hasattr(record, "host") else "",
-        "port": getattr(record, "port", ""),
-        "username": getattr(record, "username", ""),
-        "sender": getattr(record, "sender_email", getattr(record, "sender", "")),
-        "greeting_timeout": f"{float(current_app.config['SMTP_GREETING_TIMEOUT']):g}",
-    })
-    return {"title": title, "hint": hint}
 
 
 @bp.route("/test", methods=("GET", "POST"))
@@ -320,7 +310,7 @@ def _send_context(form=None, log=None) -> dict:
         "saved": saved,
         "form": form,
         "log": log,
-        "explain": _explain(log, store.provider) if log is not None and not log.ok else None,
+        "explain": explanation(log, store.provider) if log is not None and not log.ok else None,
         "checklist": checklist,
         "stage_label": stage_label,
         "mailbox_url": url_for("devmailbox.inbox") if dev_mailbox_enabled() and saved and saved.provider == "local" else None,
