@@ -36,6 +36,15 @@ DEFAULTS = {
     "DEV_MAILBOX_PORT": 8025,
     # None: follow app.debug. True/False force it (tests use True).
     "DEV_MAILBOX": None,
+    # Abuse limits (flask-limiter syntax), per store and per client address.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATE_LIMITS": {
+        "sign_in": "10 per minute; 100 per hour",
+        "connection_test": "10 per minute; 100 per hour",
+        "test_email": "5 per minute; 50 per hour",
+        "detect": "5 per minute; 50 per hour",
+    },
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": None,
@@ -52,6 +61,7 @@ ENVIRONMENT = {
     "WIZARD_SMTP_CA_FILE": ("SMTP_EXTRA_CA_FILE", str),
     "WIZARD_DEV_MAILBOX_PORT": ("DEV_MAILBOX_PORT", int),
     "WIZARD_DNS_NAMESERVER": ("DNS_NAMESERVER", str),
+    "WIZARD_RATELIMIT_STORAGE_URI": ("RATELIMIT_STORAGE_URI", str),
     "WIZARD_SMTP_ALLOWED_PORTS": ("SMTP_ALLOWED_PORTS", str),
     "WIZARD_SMTP_ALLOWED_NETWORKS": ("SMTP_ALLOWED_NETWORKS", str),
 }

@@ -45,6 +45,9 @@ class Member(UserMixin, SQLModel, table=True):
     store_id: Optional[int] = Field(default=None, foreign_key="store.id", index=True)
     role: str = Field(default="owner", max_length=10)  # owner | staff | support
     created_at: datetime = Field(default_factory=utcnow)
+    # Repeated wrong passwords slow sign-in down for this account.
+    failed_sign_ins: int = 0
+    sign_in_blocked_until: Optional[datetime] = None
 
 
 class SmtpDraft(SQLModel, table=True):
@@ -177,6 +180,7 @@ class ChatMessage(SQLModel, table=True):
 # -- support: share links and the audit log ---------------------------------------------
 
 from sqlalchemy import DateTime  # noqa: E402  (timezone-aware columns for the tables below)
+
 
 class ShareLink(SQLModel, table=True):
     """A link a support agent made for one store: it opens a wizard step or a

@@ -12,7 +12,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from wizard.db import get_session
 from wizard.forms import SignInForm, SignOutForm, SignUpForm
-from wizard.models import Member, Store
+from wizard import accounts
+from wizard.models import Member, Store, utcnow
+from wizard.rate_limits import limited
 
 bp = Blueprint("auth", __name__)
 
@@ -69,15 +71,29 @@ def sign_up():
 
 
 @bp.route("/signin", methods=("GET", "POST"))
+@limited("sign_in", per_store=False)
 def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
-        member = get_session().exec(select(Member).where(Member.email == form.email.data.strip().lower())).first()
-        if member is not None and check_password_hash(member.password_hash, form.password.data):
+        db = get_session()
+        member = db.exec(select(Member).where(Member.email == form.email.data.strip().lower())).first()
+        now = utcnow()
+        wait = accounts.seconds_blocked(member, now) if member is not None else 0
+        if wait:
+            form.password.errors.append(f"Too many wrong passwords for this account. Try again in {wait} s.")
+        elif member is not None and check_password_hash(member.password_hash, form.password.data):
+            accounts.record_success(member)
+            db.add(member)
+            db.commit()
             _start_session(member)
             return redirect(safe_next(request.args.get("next")) or url_for("wizard.resume"))
-        check_password_hash(dummy_hash(), form.password.data)
-        form.password.errors.append("That email and password do not match an account.")
+        else:
+            check_password_hash(dummy_hash(), form.password.data)
+            if member is not None:
+                accounts.record_failure(member, now)
+                db.add(member)
+                db.commit()
+            form.password.errors.append("That email and password do not match an account.")
     return render_template("auth/sign_in.html", form=form)
 
 

@@ -31,7 +31,8 @@ def catalogue() -> Catalogue:
 def secret_box() -> SecretBox:
     box = current_app.extensions.get("secret_box")
     if box is None:
-        box = current_app.extensions["secret_box"] = SecretBox(current_app.config["ENCRYPTION_KEYS"])
+        box = current_app.extensions["secret_box"] = SecretBox(current_app.config["ENCRYPTION_KEYS"],
+                                                                     current_app.config["SECRET_KEY"])
     return box
 
 

@@ -10,6 +10,7 @@ from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_session
 from wizard.dns.resolver import DnsResolver
 from wizard.forms import ActionForm
+from wizard.rate_limits import limited
 from wizard.smtp.detect import detect_settings
 from wizard.smtp.validation import check_smtp_settings
 from wizard.web import form_data, render, wants_fragment
@@ -26,6 +27,7 @@ def require_member():
 
 
 @bp.route("/detect", methods=("POST",))
+@limited("detect")
 def detect():
     """Probe the candidates (no credentials) and show what answered."""
     if not ActionForm().validate_on_submit():

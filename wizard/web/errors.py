@@ -37,6 +37,15 @@ def init_app(app: Flask) -> None:
                      "Reload the page and submit again — what you typed is still in your draft where it was saved. "
                      f"({error.description})")
 
+    @app.errorhandler(429)
+    def too_many(_error):
+        from wizard.rate_limits import seconds_until_reset
+
+        wait = seconds_until_reset()
+        response = _page(429, "Slow down", f"Too many attempts in a short time. Try again in {wait} s.")
+        response.headers["Retry-After"] = str(wait)
+        return response
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         title, text = MESSAGES.get(error.code or 500, (error.name, error.description or ""))

@@ -16,6 +16,7 @@ from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_engine, get_session
 from wizard.forms import ActionForm, ChecklistForm, PreChatForm, ProviderForm, SendTestForm, SmtpForm
 from wizard.models import ConnectionTest, SendLog
+from wizard.rate_limits import limited
 from wizard.smtp.diagnosis import explain, stage_label
 from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import planned_stages, probe_smtp
@@ -213,6 +214,7 @@ def _test_context(result_test=None, confirm_untested: bool = False) -> dict:
 
 
 @bp.route("/test", methods=("GET", "POST"))
+@limited("connection_test")
 def test():
     """Show the latest test; POST runs a new one (live for htmx, inline without JS)."""
     store = current_store()
@@ -325,6 +327,7 @@ def _own_log(log_id: int) -> SendLog:
 
 
 @bp.route("/send", methods=("GET", "POST"))
+@limited("test_email")
 def send():
     store = current_store()
     db = get_session()
