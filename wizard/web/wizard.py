@@ -11,7 +11,7 @@ import json
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from wizard import connection_tests, onboarding
+from wizard import audit, connection_tests, onboarding
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_engine, get_session
 from wizard.forms import ActionForm, ChecklistForm, PreChatForm, ProviderForm, SendTestForm, SmtpForm
@@ -47,6 +47,12 @@ def _step(slug: str, push: bool = False, **context):
     endpoint = "wizard." + slug.replace("-", "_")
     return render("wizard/page.html", "wizard/_step.html",
                   push_url=url_for(endpoint) if push else None, **_step_context(slug, **context))
+
+
+def _audit(action: str, **detail) -> None:
+    """Record what the signed-in member did to this store's set-up."""
+    audit.record(get_session(), store_id=current_store().id, actor=current_user._get_current_object(),
+                 action=action, detail=detail)
 
 
 def _go(endpoint: str, **values):
@@ -117,6 +123,7 @@ def provider():
             form.ses_region.errors.append("Choose the AWS region where your SES identities are verified.")
         else:
             onboarding.apply_provider(get_session(), store, preset, region, current_user.email)
+            _audit("settings.changed", step="provider", provider=preset.key, region=region)
             return _go("smtp")
     return _step("provider", push=request.method == "POST", form=form, providers=providers,
                  regions=ses.regions if ses else (), choose=catalogue().choose)
@@ -153,6 +160,8 @@ def smtp():
         typed = form_data()
         draft = onboarding.update_draft(db, store, typed, box)
         findings = check_smtp_settings(onboarding.values_for_check(store.provider, typed, draft, box), catalogue())
+        _audit("settings.changed", step="smtp", host=draft.host[:255], port=draft.port[:10], security=draft.security[:10],
+               username=draft.username[:254], sender_email=draft.sender_email[:254])
         if not has_errors(findings):
             return _go("test")
         flash("Some fields need fixing — see the messages next to them.", "error")
@@ -233,6 +242,7 @@ def test():
         _apply_suggestion(draft, context["test"])
     target = onboarding.draft_target(draft, box, target_options())
     run = connection_tests.start_test(db, store, draft, box)
+    _audit("settings.tested", test_id=run.id, host=run.host, port=run.port, security=run.security)
     if wants_fragment():
         connection_tests.run_test_in_background(get_engine(), run.id, target)
         return _step("test", **_test_context(result_test=run))
@@ -288,7 +298,9 @@ def save():
     tested = context["passed"]
     if not tested and request.form.get("confirm_untested") != "yes":
         return _step("test", push=True, **_test_context(confirm_untested=True))
-    onboarding.save_settings(db, store, context["draft"], box, tested=tested)
+    saved = onboarding.save_settings(db, store, context["draft"], box, tested=tested)
+    _audit("settings.saved", tested=tested, host=saved.host, port=saved.port, security=saved.security,
+           username=saved.username, sender_email=saved.sender_email)
     flash("Settings saved." if tested else "Settings saved without a passing test — they are marked untested.",
           "success" if tested else "warning")
     return _go("send")
