@@ -31,18 +31,55 @@ def certs(tmp_path_factory) -> tuple[Path, Path]:
     return ensure_self_signed_cert(tmp_path_factory.mktemp("certs"), "test-smtp")
 
 
-def database_url(tmp_path: Path) -> str:
-    return os.environ.get("WIZARD_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'wizard.sqlite'}"
+PG_URL = os.environ.get("WIZARD_TEST_DATABASE_URL", "")
+# Every test that uses the app runs on SQLite, and on PostgreSQL too when a
+# server is given (CI always gives one: WIZARD_REQUIRE_ALL_TESTS=1 makes a
+# missing server a failure, not a skip).
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL or STRICT else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    """A fresh, empty database for one test: a SQLite file, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'instance' / 'wizard.sqlite'}"
+        return
+    if not PG_URL:
+        skip_or_fail("PostgreSQL not configured (set WIZARD_TEST_DATABASE_URL; scripts/start-test-postgres.sh)")
+    import uuid
+
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    plain = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(plain, autocommit=True) as admin:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def database_text(app) -> str:
+    """Every value stored in every table, as text: what a copy of the database reveals."""
+    from sqlmodel import SQLModel, select
+
+    parts = []
+    with app.extensions["db_engine"].connect() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            for row in connection.execute(select(table)):
+                parts.append(" ".join(str(value) for value in row))
+    return "\n".join(parts)
 
 
 @pytest.fixture
-def app(tmp_path, certs):
+def app(tmp_path, certs, database_url):
     instance = tmp_path / "instance"
     app = create_app(
         {
             "TESTING": True,
             "INSTANCE_PATH": str(instance),
-            "DATABASE_URL": f"sqlite:///{instance / 'wizard.sqlite'}",
+            "DATABASE_URL": database_url,
             "SECRET_KEY": "test-secret-key",
             "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "SMTP_EXTRA_CA_FILE": str(certs[0]),
