@@ -10,7 +10,6 @@ from conftest import SMTP_PASSWORD, SMTP_USERNAME
 from dns_server import DnsTestServer
 from smtp_servers import silent_listener
 from wizard.catalogue import load_catalogue
-from wizard.dns.resolver import DnsResolver
 from wizard.smtp.detect import detect_settings
 from wizard.smtp.probe import SmtpTarget, probe_smtp
 

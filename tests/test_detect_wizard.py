@@ -1,7 +1,6 @@
 """Find my settings in step 3, with and without JavaScript."""
 from __future__ import annotations
 
-import re
 
 from conftest import smtp_form
 from test_wizard_flow import choose_other, enable_prechat

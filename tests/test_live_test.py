@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import time
 
-from conftest import RUN_URL, run_connection_test, smtp_form
+from conftest import RUN_URL, run_connection_test
 from smtp_servers import silent_listener
 from test_saving import prepare
 

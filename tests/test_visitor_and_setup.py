@@ -6,7 +6,7 @@ import stat
 
 from cryptography.fernet import Fernet
 
-from conftest import CSRF_IN_PAGE, sign_up
+from conftest import CSRF_IN_PAGE
 from test_wizard_flow import enable_prechat
 from wizard import create_app
 

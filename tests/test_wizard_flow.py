@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from pathlib import Path
 
 import pytest
 
-from conftest import SMTP_PASSWORD, SMTP_USERNAME, database_text, run_connection_test, sign_up, smtp_form
+from conftest import SMTP_PASSWORD, database_text, run_connection_test, smtp_form
 
 
 def enable_prechat(merchant, htmx=False):

@@ -6,7 +6,7 @@ import secrets
 from functools import lru_cache
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import login_required, login_user, logout_user
 from sqlmodel import select
 from werkzeug.security import check_password_hash, generate_password_hash
 

@@ -17,7 +17,7 @@ from wizard.db import get_engine, get_session
 from wizard.forms import ActionForm, ChecklistForm, PreChatForm, ProviderForm, SendTestForm, SmtpForm
 from wizard.models import ConnectionTest, SendLog
 from wizard.rate_limits import limited
-from wizard.smtp.diagnosis import explain, stage_label
+from wizard.smtp.diagnosis import stage_label
 from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import planned_stages, probe_smtp
 from wizard.smtp.validation import FIELDS, LABELS, by_field, check_smtp_settings, has_errors
