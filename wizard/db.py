@@ -1,15 +1,15 @@
 """Database engine and a session per request.
 
 SQLite in ``instance/`` by default, any SQLAlchemy URL (PostgreSQL through
-psycopg) via ``DATABASE_URL``. Tables are created on first start, so there
-is no manual initialisation step.
+psycopg) via ``DATABASE_URL``. The schema is created or migrated on start
+(``wizard.schema``), so there is no manual initialisation step.
 """
 from __future__ import annotations
 
 from flask import Flask, current_app, g
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 
 def make_engine(url: str) -> Engine:
@@ -31,15 +31,11 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def create_tables(engine: Engine) -> None:
-    from wizard import models  # noqa: F401  (registers the tables)
-
-    SQLModel.metadata.create_all(engine)
-
-
 def init_app(app: Flask) -> None:
+    from wizard import schema
+
     engine = make_engine(app.config["DATABASE_URL"])
-    create_tables(engine)
+    schema.upgrade(engine)
     app.extensions["db_engine"] = engine
     app.teardown_appcontext(close_session)
 

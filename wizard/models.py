@@ -33,6 +33,11 @@ class Store(SQLModel, table=True):
     # Step 2: the chosen provider (a catalogue key) and its extra input.
     provider: Optional[str] = Field(default=None, max_length=20)
     ses_region: Optional[str] = Field(default=None, max_length=30)
+    # Follow-up emails: where replies go, and how fast the outbox may send
+    # (free mailboxes cap a day's sending; None: the provider's usual cap).
+    reply_to: Optional[str] = Field(default=None, max_length=254)
+    send_limit_per_minute: int = 30
+    send_limit_per_day: Optional[int] = None
 
 
 class Member(UserMixin, SQLModel, table=True):
