@@ -27,9 +27,9 @@ def start_dev_mailbox(app: Flask):
 
 
 def init_app(app: Flask) -> None:
-    from wizard.commands import dns_check, rotate_key, smtp_detect, smtp_test
+    from wizard.commands import dns_check, rotate_key, smtp_detect, smtp_test, support_agent
 
-    for command in (smtp_test, smtp_detect, dns_check, rotate_key):
+    for command in (smtp_test, smtp_detect, dns_check, rotate_key, support_agent):
         command.register(app)
 
     @app.cli.command("dev-mailbox")

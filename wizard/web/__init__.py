@@ -8,8 +8,9 @@ from wizard.extensions import htmx
 
 def register_blueprints(app: Flask) -> None:
     from wizard.web import auth, contacts, detect, devmailbox, home, troubleshooting, visitor, wizard
+    from wizard.web import audit, share, support
 
-    for module in (home, auth, wizard, detect, troubleshooting, visitor, contacts, devmailbox):
+    for module in (home, auth, wizard, detect, troubleshooting, visitor, contacts, devmailbox, support, share, audit):
         app.register_blueprint(module.bp)
 
     from wizard.web.context import dev_mailbox_enabled, member_store

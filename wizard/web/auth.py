@@ -42,6 +42,11 @@ def _start_session(member: Member) -> None:
     login_user(member)
 
 
+def home_for(member: Member) -> str:
+    """Where a member lands after signing in: support agents on the support desk."""
+    return "support.index" if member.role == "support" else "wizard.resume"
+
+
 def safe_next(target: str | None) -> str | None:
     """Only same-site paths are followed after sign-in."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
@@ -86,7 +91,7 @@ def sign_in():
             db.add(member)
             db.commit()
             _start_session(member)
-            return redirect(safe_next(request.args.get("next")) or url_for("wizard.resume"))
+            return redirect(safe_next(request.args.get("next")) or url_for(home_for(member)))
         else:
             check_password_hash(dummy_hash(), form.password.data)
             if member is not None:

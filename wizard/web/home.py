@@ -10,5 +10,7 @@ bp = Blueprint("home", __name__)
 @bp.route("/")
 def index():
     if current_user.is_authenticated:
-        return redirect(url_for("wizard.resume"))
+        from wizard.web.auth import home_for
+
+        return redirect(url_for(home_for(current_user)))
     return render_template("home.html")
