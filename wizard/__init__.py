@@ -39,7 +39,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     security_headers.init_app(app)
 
     from wizard.web import errors, register_blueprints
+    from wizard.web.ids import BoundedIntConverter
 
+    # Before any route is added: every <int:…> in a URL fits the id columns.
+    app.url_map.converters["int"] = BoundedIntConverter
     register_blueprints(app)
     errors.init_app(app)
 

@@ -175,6 +175,8 @@ def resolve_with_nameserver(nameserver: str, host: str, port: int, timeout: floa
             continue
         except dns.exception.Timeout:
             raise socket.timeout(f"the DNS server did not answer for {host} in time") from None
+        except dns.exception.DNSException as exc:  # a malformed name, SERVFAIL …
+            raise socket.gaierror(socket.EAI_FAIL, f"looking up {host} failed: {exc}") from None
         addresses += [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (r.address, port)) for r in answer]
     if not addresses:
         raise socket.gaierror(socket.EAI_NODATA, f"{host} has no address records")

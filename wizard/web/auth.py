@@ -49,7 +49,8 @@ def home_for(member: Member) -> str:
 
 def safe_next(target: str | None) -> str | None:
     """Only same-site paths are followed after sign-in."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and target.isprintable() and len(target) < 2000):
         return target
     return None
 

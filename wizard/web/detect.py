@@ -41,9 +41,14 @@ def detect():
     email = typed.get("sender_email", "").strip()
     options = target_options()
     result, problem = None, None
+    # The same field checks as the form: nothing malformed is looked up or probed.
+    findings = check_smtp_settings(onboarding.values_for_check(store.provider or "", typed, draft, box), catalogue())
+    blocking = [f for f in findings if f.is_error and f.field == ("host" if host else "sender_email")]
     try:
-        if not host and "@" not in email:
+        if not host and not email:
             raise ValueError("Enter the sender email (or a host) first, then we can look for the settings.")
+        if blocking:
+            raise ValueError(blocking[0].text)
         result = detect_settings(
             email=None if host else email, host=host or None, ports=tuple(current_app.config["DETECT_PORTS"]),
             timeout=float(current_app.config["DETECT_TIMEOUT"]), ca_file=options.extra_ca_file,
@@ -55,7 +60,6 @@ def detect():
     context = {"detection": result, "detection_problem": problem, "action_form": ActionForm()}
     if wants_fragment():
         return render("wizard/_detect.html", "wizard/_detect.html", security_labels=SECURITY_LABELS, **context)
-    findings = check_smtp_settings(onboarding.values_for_check(store.provider or "", typed, draft, box), catalogue())
     return _step("smtp", **_smtp_context(onboarding.draft_form(draft), findings, draft, ActionForm()), **context)
 
 

@@ -22,6 +22,7 @@ from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import planned_stages, probe_smtp
 from wizard.smtp.validation import FIELDS, LABELS, by_field, check_smtp_settings, has_errors
 from wizard.web import form_data, render, wants_fragment
+from wizard.web.ids import parse_id
 from wizard.web.troubleshooting import explanation
 from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, target_options
 
@@ -365,9 +366,9 @@ def send():
             return _go("send", sent=log.id)
         return _step("send", **_send_context(form=form))
     log = None
-    sent = request.args.get("sent", "")
-    if sent.isdigit():
-        log = _own_log(int(sent))
+    sent = parse_id(request.args.get("sent"))
+    if sent is not None:
+        log = _own_log(sent)
     return _step("send", **_send_context(log=log))
 
 
