@@ -15,6 +15,7 @@ STARTTLS client experiences when pointed at an implicit-TLS port.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -80,6 +81,9 @@ class _RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._owner.data_delay:
+            # A slow server: lets a test catch a client in the middle of a batch.
+            await asyncio.sleep(self._owner.data_delay)
         if self._owner.data_reply is not None:
             # Providers often refuse only after DATA (unverified sender,
             # sandbox recipient); this lets a test reproduce that.
@@ -169,6 +173,9 @@ class TestSmtpServer:
         self.data_reply = data_reply
         self.mail_reply = mail_reply
         self.rcpt_reply = rcpt_reply
+        # The replies above may be changed while the server runs (a 451 that
+        # clears up); seconds to wait before answering DATA.
+        self.data_delay = 0.0
         # Appended to from the server thread; take the lock to read a
         # consistent snapshot while a client may still be sending.
         self.lock = threading.Lock()
@@ -208,6 +215,8 @@ def start_test_server(
     offer_auth: bool = True,
     exclude_mechanisms: tuple[str, ...] = (),
     ready_timeout: float = 5.0,
+    port: int | None = None,
+    command_call_limit: dict[str, int] | None = None,
 ) -> TestSmtpServer:
     """Start a real SMTP server on 127.0.0.1 and a free port; see module docstring.
 
@@ -215,6 +224,9 @@ def start_test_server(
     ``535 5.7.8 …``); ``data_reply`` / ``mail_reply`` / ``rcpt_reply``, when
     set, are answered to every DATA / MAIL FROM / RCPT TO instead of
     accepting; ``offer_auth=False`` advertises no AUTH mechanism.
+    ``port`` reuses a port (a server restarted where clients expect it);
+    ``command_call_limit`` (e.g. ``{"MAIL": 5}``) makes the server answer 421
+    and hang up once a connection used a command that often.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -225,7 +237,7 @@ def start_test_server(
         server, username, password, auth_reply or DEFAULT_AUTH_REPLY
     )
     tls = server_tls_context(cert, key)
-    port = find_free_port(HOST)
+    port = port or find_free_port(HOST)
 
     common = dict(
         hostname=HOST,
@@ -234,6 +246,8 @@ def start_test_server(
         server_hostname="smtp.test-provider.example",
         authenticator=authenticator,
     )
+    if command_call_limit:
+        common["command_call_limit"] = command_call_limit
     if not offer_auth:
         # Every mechanism excluded: the server advertises no AUTH at all.
         common["auth_exclude_mechanism"] = ["LOGIN", "PLAIN"]

@@ -26,7 +26,6 @@ from test_browser import (  # noqa: F401  (live, browser, new_page, artifacts ar
     step,
     url_is,
 )
-from test_share_links import ensure_suggestion_panel
 from wizard.commands.support_agent import PASSWORD_VARIABLE, register
 
 AGENT = "agent@heichat-browser.example.com"
@@ -43,7 +42,6 @@ def create_agent(app) -> None:
 
 
 def test_support_agent_shares_a_link_the_merchant_accepts(live, new_page, artifacts):
-    ensure_suggestion_panel(live.app)
     create_agent(live.app)
     agent_pages: list[str] = []  # every support page's HTML, checked for the password at the end
 

@@ -27,9 +27,9 @@ def start_dev_mailbox(app: Flask):
 
 
 def init_app(app: Flask) -> None:
-    from wizard.commands import dns_check, rotate_key, smtp_detect, smtp_test, support_agent
+    from wizard.commands import dns_check, outbox_worker, rotate_key, smtp_detect, smtp_test, support_agent
 
-    for command in (smtp_test, smtp_detect, dns_check, rotate_key, support_agent):
+    for command in (smtp_test, smtp_detect, dns_check, rotate_key, support_agent, outbox_worker):
         command.register(app)
 
     @app.cli.command("dev-mailbox")
@@ -56,6 +56,10 @@ def init_app(app: Flask) -> None:
         # Development mode: shows the local test mailbox and trusts its certificate.
         app.debug = True
         app.config["SESSION_COOKIE_SECURE"] = False
+        from wizard.outbox.worker import start_embedded_worker
+
+        worker = start_embedded_worker(app)
+        click.echo(" * Outbox worker running alongside (on SQLite, run no other worker)")
         mailbox = None
         if not no_mailbox:
             mailbox = start_dev_mailbox(app)
@@ -66,5 +70,6 @@ def init_app(app: Flask) -> None:
             # werkzeug directly: Flask ignores app.run() inside a flask command.
             run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
         finally:
+            worker.stop()
             if mailbox is not None:
                 mailbox.stop()

@@ -67,13 +67,17 @@ ENVIRONMENT = {
 }
 
 
+EMPTY_ALLOWED = {"SMTP_ALLOWED_PORTS", "SMTP_ALLOWED_NETWORKS"}
+
+
 def from_environment() -> dict:
     """The defaults with the environment's overrides (also used by commands
     that run without building the app)."""
     values = dict(DEFAULTS)
     for variable, (key, convert) in ENVIRONMENT.items():
         value = os.environ.get(variable)
-        if value:
+        # Set but empty means "empty" only where that is meaningful (allowed ports: any).
+        if value or (value == "" and key in EMPTY_ALLOWED):
             values[key] = convert(value)
     return values
 

@@ -66,6 +66,10 @@ class ProviderPreset:
     dkim_selectors: tuple[str, ...] = ()
     mx_patterns: tuple[str, ...] = ()
     dkim_help: str = ""
+    # The provider's usual sending cap per rolling 24 hours (0: none), and a
+    # lower one for a sender on a free consumer domain (@gmail.com …; 0: same).
+    daily_limit: int = 0
+    free_mail_daily_limit: int = 0
 
     def offers(self, port: int, security: str | None = None) -> bool:
         return any(o.port == port and (security is None or o.security == security) for o in self.ports)
@@ -164,6 +168,8 @@ def _preset(raw: dict) -> ProviderPreset:
         dkim_selectors=tuple(raw.get("dkim_selectors", ())),
         mx_patterns=tuple(d.lower() for d in raw.get("mx_patterns", ())),
         dkim_help=raw.get("dkim_help", ""),
+        daily_limit=int(raw.get("daily_limit", 0)),
+        free_mail_daily_limit=int(raw.get("free_mail_daily_limit", 0)),
     )
 
 

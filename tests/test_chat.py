@@ -1,0 +1,164 @@
+"""The visitor's side of the chat: after the pre-chat form, messages both ways,
+with htmx (polled message list, sends without reload) and without JavaScript."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from conftest import CSRF_IN_PAGE
+from test_wizard_flow import enable_prechat
+from wizard.models import ChatMessage, Contact, Conversation, utcnow
+
+SLUG = "blue-fern-shop"
+CHAT = f"/s/{SLUG}/chat"
+MESSAGES = f"/s/{SLUG}/chat/messages"
+
+
+class Visitor:
+    """A visitor's browser: its own cookie jar, the CSRF token from the page."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+        self.token = ""
+
+    def get(self, url: str, htmx: bool = False):
+        response = self.client.get(url, headers={"HX-Request": "true"} if htmx else {})
+        found = CSRF_IN_PAGE.search(response.get_data(as_text=True))
+        if found:
+            self.token = found.group(1)
+        return response
+
+    def post(self, url: str, data: dict, htmx: bool = False):
+        if not self.token:
+            self.get(CHAT)
+        headers = {"X-CSRFToken": self.token}
+        if htmx:
+            headers["HX-Request"] = "true"
+        return self.client.post(url, data=data, headers=headers)
+
+
+def start_chat(app, name="Ada", email="ada@example.com", message="Do you ship to Oslo?") -> Visitor:
+    visitor = Visitor(app)
+    response = visitor.post(CHAT, {"name": name, "email": email, "message": message})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return visitor
+
+
+def conversation_row(app) -> Conversation:
+    with Session(app.extensions["db_engine"]) as session:
+        return session.exec(select(Conversation).order_by(Conversation.id.desc())).first()
+
+
+def set_last_seen(app, conversation_id: int, minutes_ago: float) -> None:
+    with Session(app.extensions["db_engine"]) as session:
+        conversation = session.get(Conversation, conversation_id)
+        conversation.last_seen_at = utcnow() - timedelta(minutes=minutes_ago)
+        session.add(conversation)
+        session.commit()
+
+
+def chat_bodies(app, conversation_id: int) -> list[tuple[str, str]]:
+    with Session(app.extensions["db_engine"]) as session:
+        rows = session.exec(select(ChatMessage).where(ChatMessage.conversation_id == conversation_id)
+                            .order_by(ChatMessage.id)).all()
+        return [(m.author, m.body) for m in rows]
+
+
+def test_visitor_writes_without_javascript(app, merchant):
+    enable_prechat(merchant)
+    visitor = start_chat(app)
+    page = visitor.get(CHAT).get_data(as_text=True)
+    assert "Do you ship to Oslo?" in page and 'action="/s/blue-fern-shop/chat/messages"' in page
+    sent = visitor.post(MESSAGES, {"body": "And to Bergen?"})
+    assert sent.status_code == 302 and sent.headers["Location"] == CHAT
+    page = visitor.get(CHAT).get_data(as_text=True)
+    assert page.index("Do you ship to Oslo?") < page.index("And to Bergen?")
+    conversation = conversation_row(app)
+    assert chat_bodies(app, conversation.id) == [("visitor", "Do you ship to Oslo?"), ("visitor", "And to Bergen?")]
+    # A plain GET of the polled list goes to the page.
+    assert visitor.get(MESSAGES).headers["Location"] == CHAT
+
+
+def test_visitor_writes_with_htmx_and_gets_a_fresh_form(app, merchant):
+    enable_prechat(merchant)
+    visitor = start_chat(app)
+    response = visitor.post(MESSAGES, {"body": "Is gift wrap free?"}, htmx=True)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in body
+    assert 'id="chat-area"' in body
+    assert "Is gift wrap free?" in body
+    # The textarea is empty again.
+    assert re.search(r'<textarea[^>]*name="body"[^>]*>\s*</textarea>', body)
+    assert "HX-Request" in response.headers.get("Vary", "")
+
+
+def test_empty_or_oversized_message_keeps_the_draft(app, merchant):
+    enable_prechat(merchant)
+    visitor = start_chat(app)
+    empty = visitor.post(MESSAGES, {"body": "   "}, htmx=True).get_data(as_text=True)
+    assert "Write a message first." in empty and 'aria-invalid="true"' in empty
+    long_text = "z" * 2001
+    plain = visitor.post(MESSAGES, {"body": long_text})
+    page = plain.get_data(as_text=True)
+    assert plain.status_code == 200 and "<html" in page
+    assert "under 2,000 characters" in page and long_text in page
+    assert chat_bodies(app, conversation_row(app).id) == [("visitor", "Do you ship to Oslo?")]
+
+
+def test_polling_returns_nothing_until_the_merchant_replies(app, merchant):
+    enable_prechat(merchant)
+    visitor = start_chat(app)
+    page = visitor.get(CHAT).get_data(as_text=True)
+    poll_url = re.search(r'hx-get="(/s/blue-fern-shop/chat/messages\?after=\d+)"', page).group(1)
+    assert 'hx-trigger="every 2s"' in page
+    quiet = visitor.get(poll_url, htmx=True)
+    assert quiet.status_code == 204 and quiet.get_data() == b""
+    conversation = conversation_row(app)
+    reply = merchant.post(f"/inbox/{conversation.id}/reply", {"body": "Yes, we ship to Oslo in 3 days."})
+    assert reply.status_code == 302
+    fresh = visitor.get(poll_url, htmx=True)
+    body = fresh.get_data(as_text=True)
+    assert fresh.status_code == 200 and "<html" not in body
+    assert 'class="from-merchant"' in body and "Yes, we ship to Oslo in 3 days." in body
+    # The new list polls from the newest message on.
+    newer = re.search(r'hx-get="(/s/blue-fern-shop/chat/messages\?after=\d+)"', body).group(1)
+    assert newer != poll_url and visitor.get(newer, htmx=True).status_code == 204
+
+
+def test_every_visitor_request_marks_the_conversation_seen(app, merchant):
+    enable_prechat(merchant)
+    visitor = start_chat(app)
+    conversation = conversation_row(app)
+    for request in (lambda: visitor.get(CHAT), lambda: visitor.get(f"{MESSAGES}?after=0", htmx=True),
+                    lambda: visitor.post(MESSAGES, {"body": "still here"}, htmx=True)):
+        set_last_seen(app, conversation.id, 30)
+        request()
+        seen = conversation_row(app).last_seen_at
+        assert utcnow().replace(tzinfo=None) - seen.replace(tzinfo=None) < timedelta(seconds=30)
+    with Session(app.extensions["db_engine"]) as session:
+        contact = session.get(Contact, conversation.contact_id)
+        assert utcnow().replace(tzinfo=None) - contact.last_seen_at.replace(tzinfo=None) < timedelta(seconds=30)
+
+
+def test_without_a_conversation_polling_stops_and_posts_go_to_the_form(app, merchant):
+    enable_prechat(merchant)
+    stranger = Visitor(app)
+    stranger.get(CHAT)
+    assert stranger.get(f"{MESSAGES}?after=0", htmx=True).status_code == 286  # htmx stops polling
+    response = stranger.post(MESSAGES, {"body": "hello?"})
+    assert response.status_code == 302 and response.headers["Location"] == CHAT
+    assert conversation_row(app) is None
+
+
+def test_a_message_without_the_csrf_token_is_refused(app, merchant):
+    enable_prechat(merchant)
+    visitor = start_chat(app)
+    refused = visitor.client.post(MESSAGES, data={"body": "no token"})
+    assert refused.status_code == 400
+    assert chat_bodies(app, conversation_row(app).id) == [("visitor", "Do you ship to Oslo?")]
+
+
+def test_unknown_store_chat_messages_is_404(client):
+    assert client.get("/s/no-such-store/chat/messages").status_code == 404

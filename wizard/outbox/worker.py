@@ -1,0 +1,462 @@
+"""The outbox worker: claim due emails, deliver them store by store, record outcomes.
+
+``run_worker`` loops: claim a batch (with a lease), group it by store, and
+send each store's emails over one SMTP connection that stays open while the
+store has queued mail (reused across batches, reopened when the server
+closed it, closed once idle). Per-store rate limits are respected: emails
+over a store's per-minute or per-day limit are put back for when the window
+has room, without counting an attempt. Temporary failures are retried with
+backoff, permanent ones failed with their category.
+
+Where it runs:
+
+- embedded: ``start_embedded_worker(app)`` — one worker thread alongside the
+  web server (the ``serve`` command);
+- on its own: ``flask --app wizard outbox-worker`` (``wizard.commands.outbox_worker``);
+  on PostgreSQL any number of them, on any number of machines; on SQLite one.
+
+Delivery is at-least-once: a worker killed after the server accepted a
+message but before the outcome was committed sends it again once the lease
+runs out (same Message-ID). To keep the database off the critical path, the
+"sent" outcomes are committed in small groups (at most ``SENT_FLUSH_COUNT``
+messages or ``SENT_FLUSH_SECONDS``), which widens that window slightly.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable, Mapping
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from wizard.catalogue import Catalogue, load_catalogue
+from wizard.models import SmtpSettings, Store, utcnow
+from wizard.onboarding import TargetOptions, saved_target
+from wizard.outbox import queue
+from wizard.outbox.messages import build_message, message_bytes
+from wizard.outbox.models import OutboxEmail
+from wizard.outbox.sender import SendError, SendFailure, SmtpConnection
+from wizard.secrets import SecretBox
+from wizard.smtp.address_policy import AddressPolicy
+
+log = logging.getLogger("wizard.outbox")
+
+MINUTE = timedelta(minutes=1)
+DAY = timedelta(days=1)
+SENT_FLUSH_COUNT = 50
+SENT_FLUSH_SECONDS = 0.25
+DEFAULT_IDLE_SECONDS = 10.0
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did (for logs, tests and the benchmark)."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    rescheduled: int = 0
+    released: int = 0
+    connections_opened: int = 0
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def daily_limit(store: Store, saved: SmtpSettings, catalogue: Catalogue) -> int:
+    """The store's sending cap per rolling 24 hours (0: none).
+
+    The store's own setting wins; otherwise the provider's usual cap (lower
+    for a free consumer address such as @gmail.com).
+    """
+    if store.send_limit_per_day is not None:
+        return max(0, store.send_limit_per_day)
+    preset = catalogue.get(saved.provider)
+    if preset is None:
+        return 0
+    domain = saved.sender_email.rpartition("@")[2].lower()
+    if preset.free_mail_daily_limit and domain in catalogue.free_mail_domains:
+        return preset.free_mail_daily_limit
+    return preset.daily_limit
+
+
+def settings_key(saved: SmtpSettings) -> tuple:
+    """Changes whenever the saved settings change (a new connection is needed)."""
+    return (saved.id, saved.fingerprint, saved.host, saved.port, saved.security, saved.username,
+            saved.password_encrypted)
+
+
+@dataclass
+class _StoreLink:
+    """A store's open SMTP connection and the settings it was opened with."""
+
+    key: tuple
+    connection: SmtpConnection
+
+
+@dataclass
+class _SendWindow:
+    """How many more emails a store may send now, and when room opens up."""
+
+    remaining: int | None  # None: no limit
+    reopens_at: datetime | None = None
+
+    def take(self) -> bool:
+        if self.remaining is None:
+            return True
+        if self.remaining <= 0:
+            return False
+        self.remaining -= 1
+        return True
+
+
+@dataclass
+class _SentBuffer:
+    """Sent outcomes waiting to be committed together."""
+
+    items: list = field(default_factory=list)
+    since: float = 0.0
+
+
+class Worker:
+    """One worker's state: its connections per store and its counters."""
+
+    def __init__(self, engine: Engine, box: SecretBox, options_factory: Callable[[], TargetOptions], *,
+                 worker_id: str, batch: int, lease_seconds: float, idle_seconds: float,
+                 retry_base_seconds: float, retry_cap_seconds: float, stop_event: threading.Event,
+                 catalogue: Catalogue | None = None):
+        self.engine = engine
+        self.box = box
+        self.options_factory = options_factory
+        self.worker_id = worker_id
+        self.batch = batch
+        self.lease_seconds = lease_seconds
+        self.idle_seconds = idle_seconds
+        self.retry_base_seconds = retry_base_seconds
+        self.retry_cap_seconds = retry_cap_seconds
+        self.stop_event = stop_event
+        self.catalogue = catalogue or load_catalogue()
+        self.links: dict[int, _StoreLink] = {}
+        self.stats = WorkerStats()
+        self._sent = _SentBuffer()
+        self._renew_at = 0.0
+
+    # -- the loop ------------------------------------------------------------------
+
+    def run(self, poll_seconds: float, once: bool) -> WorkerStats:
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    worked = self.run_batch()
+                except Exception:
+                    if once:
+                        raise
+                    # A database or programming error must not end the worker
+                    # for good: leases bring its emails back, it tries again.
+                    log.exception("outbox worker %s: batch failed", self.worker_id)
+                    self.close_all()
+                    self.stop_event.wait(poll_seconds)
+                    continue
+                if not worked:
+                    self.close_idle()
+                    if once:
+                        break
+                    self.stop_event.wait(poll_seconds)
+        finally:
+            self.close_all()
+        return self.stats
+
+    def run_batch(self) -> bool:
+        """Claim and work one batch; False when nothing was due."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            claimed = queue.claim(session, self.worker_id, self.batch, self.lease_seconds)
+            if not claimed:
+                return False
+            self.stats.claimed += len(claimed)
+            # Renewed at half-time, so a slow batch never outlives its lease.
+            self._renew_at = time.monotonic() + self.lease_seconds / 2
+            groups: OrderedDict[int, list[OutboxEmail]] = OrderedDict()
+            for email in claimed:
+                groups.setdefault(email.store_id, []).append(email)
+            pending = {email.id: email for email in claimed}
+            try:
+                for store_id, emails in groups.items():
+                    for email in self.deliver_store(session, store_id, emails, pending):
+                        pending.pop(email.id, None)
+                    if self.stop_event.is_set():
+                        break
+            finally:
+                try:
+                    self.flush_sent(session)
+                    if pending:
+                        # Stopping (or an error): hand the rest back, due now, so
+                        # another worker need not wait for the lease to run out.
+                        self.stats.released += queue.release(session, list(pending.values()))
+                except Exception:
+                    # The database is unreachable: the leases will bring them back.
+                    log.exception("outbox worker %s: could not hand back its emails", self.worker_id)
+            self.close_idle(keep=set(groups))
+            return True
+
+    def renew_if_due(self, session: Session, pending: dict[int, OutboxEmail]) -> None:
+        """At half-lease, extend the lease on what is left of the batch and
+        forget what another worker took over meanwhile."""
+        if time.monotonic() < self._renew_at:
+            return
+        self.flush_sent(session)
+        held = queue.extend_leases(session, self.worker_id, list(pending), self.lease_seconds)
+        for email_id in list(pending):
+            if email_id not in held:
+                pending.pop(email_id)
+        self._renew_at = time.monotonic() + self.lease_seconds / 2
+
+    # -- one store's emails ----------------------------------------------------------
+
+    def deliver_store(self, session: Session, store_id: int, emails: list[OutboxEmail],
+                      pending: dict[int, OutboxEmail]) -> list[OutboxEmail]:
+        """Send ``emails`` (all of one store); returns those it finished with."""
+        done: list[OutboxEmail] = []
+        store = session.get(Store, store_id)
+        saved = session.exec(select(SmtpSettings).where(SmtpSettings.store_id == store_id)).first()
+        if store is None or saved is None:
+            failure = SendFailure("connect", "unexpected", None, "The store has no saved SMTP settings.")
+            for email in emails:
+                self.record_failure(session, email, failure, permanent=True)
+            return emails
+        link = self.link_for(store_id, saved)
+        if link is None:
+            failure = SendFailure("auth", "unexpected", None,
+                                  "The saved SMTP password cannot be decrypted with the configured keys.")
+            for email in emails:
+                self.record_failure(session, email, failure, permanent=True)
+            return emails
+        window = self.send_window(session, store, saved)
+        # End the read transaction: none stays open while SMTP talks (on
+        # PostgreSQL it would hold locks a migration may be waiting for).
+        session.commit()
+        for index, email in enumerate(emails):
+            if self.stop_event.is_set():
+                break
+            self.renew_if_due(session, pending)
+            if email.id not in pending:
+                done.append(email)  # taken over by another worker: theirs now
+                continue
+            if not window.take():
+                self.flush_sent(session)
+                for later in emails[index:]:
+                    if later.id in pending:
+                        self.stats.rescheduled += queue.reschedule(session, later, window.reopens_at)
+                        done.append(later)
+                break
+            try:
+                payload = message_bytes(build_message(email))
+            except (ValueError, TypeError, UnicodeError) as exc:
+                self.record_failure(session, email, SendFailure("data", "unexpected", None, str(exc)),
+                                    permanent=True)
+                done.append(email)
+                continue
+            try:
+                delivered = link.connection.send(email.sender_email, email.recipient, payload)
+            except SendError as error:
+                failure = error.failure
+                if failure.connection_level:
+                    # The connection could not be opened: the same holds for
+                    # the rest of this store's emails in the batch.
+                    for same in emails[index:]:
+                        if same.id in pending:
+                            self.record_failure(session, same, failure, permanent=failure.permanent)
+                            done.append(same)
+                    break
+                self.record_failure(session, email, failure, permanent=failure.permanent)
+                done.append(email)
+                continue
+            self.stats.sent += 1
+            self.buffer_sent(session, email, delivered.reply, delivered.queue_id)
+            done.append(email)
+        return done
+
+    def link_for(self, store_id: int, saved: SmtpSettings) -> _StoreLink | None:
+        key = settings_key(saved)
+        link = self.links.get(store_id)
+        if link is not None and link.key == key:
+            return link
+        if link is not None:
+            link.connection.close()  # the settings changed: a new connection
+        try:
+            target = saved_target(saved, self.box, self.options_factory())
+        except ValueError:
+            self.links.pop(store_id, None)
+            return None
+        link = self.links[store_id] = _StoreLink(key, _CountingConnection(target, self.stats))
+        return link
+
+    def send_window(self, session: Session, store: Store, saved: SmtpSettings) -> _SendWindow:
+        """Room left under the store's per-minute and per-day limits."""
+        self.flush_sent(session)
+        now = utcnow()
+        window = _SendWindow(None)
+        limits = ((store.send_limit_per_minute or 0, MINUTE), (daily_limit(store, saved, self.catalogue), DAY))
+        for limit, span in limits:
+            if limit <= 0:
+                continue
+            count, earliest = queue.sent_since(session, store.id, now - span)
+            remaining = max(0, limit - count)
+            if window.remaining is None or remaining < window.remaining:
+                window.remaining = remaining
+                # Room opens when the oldest send in the window leaves it.
+                window.reopens_at = (earliest or now) + span
+        return window
+
+    # -- outcomes --------------------------------------------------------------------
+
+    def record_failure(self, session: Session, email: OutboxEmail, failure: SendFailure, *, permanent: bool) -> None:
+        log.info("outbox email %s (store %s) failed at %s: %s (%s)", email.id, email.store_id,
+                 failure.stage, failure.category, failure.reply.code if failure.reply else failure.detail)
+        if permanent:
+            if queue.mark_failed(session, email, failure):
+                self.stats.failed += 1
+            return
+        if not queue.mark_retry(session, email, failure, base_seconds=self.retry_base_seconds,
+                                cap_seconds=self.retry_cap_seconds):
+            return  # another worker holds it now
+        if email.status == queue.FAILED:
+            self.stats.failed += 1  # that was its last attempt
+        else:
+            self.stats.retried += 1
+
+    def buffer_sent(self, session: Session, email: OutboxEmail, reply, queue_id: str | None) -> None:
+        if not self._sent.items:
+            self._sent.since = time.monotonic()
+        self._sent.items.append((email.id, reply, queue_id, utcnow()))
+        if len(self._sent.items) >= SENT_FLUSH_COUNT or time.monotonic() - self._sent.since >= SENT_FLUSH_SECONDS:
+            self.flush_sent(session)
+
+    def flush_sent(self, session: Session) -> None:
+        """Commit the buffered "sent" outcomes in one transaction."""
+        items, self._sent.items = self._sent.items, []
+        if items:
+            queue.mark_sent_many(session, items)
+
+    # -- connections -----------------------------------------------------------------
+
+    def close_idle(self, keep: set[int] = frozenset()) -> None:
+        """Close connections of stores that had no mail for ``idle_seconds``."""
+        now = time.monotonic()
+        for store_id, link in list(self.links.items()):
+            if store_id not in keep and now - link.connection.last_used >= self.idle_seconds:
+                link.connection.close()
+                del self.links[store_id]
+
+    def close_all(self) -> None:
+        for link in self.links.values():
+            link.connection.close()
+        self.links.clear()
+
+
+class _CountingConnection(SmtpConnection):
+    """Counts the connections a worker opens (a reconnect is one more)."""
+
+    def __init__(self, target, stats: WorkerStats):
+        super().__init__(target)
+        self._stats = stats
+
+    def open(self) -> None:
+        super().open()
+        self._stats.connections_opened += 1
+
+
+def run_worker(engine: Engine, box: SecretBox, options_factory: Callable[[], TargetOptions], *,
+               worker_id: str | None = None, batch: int = 50, lease_seconds: float = 60.0,
+               poll_seconds: float = 1.0, stop_event: threading.Event | None = None, once: bool = False,
+               idle_seconds: float = DEFAULT_IDLE_SECONDS, retry_base_seconds: float = queue.DEFAULT_BACKOFF_BASE,
+               retry_cap_seconds: float = queue.DEFAULT_BACKOFF_CAP,
+               catalogue: Catalogue | None = None) -> WorkerStats:
+    """Deliver queued email until ``stop_event`` is set (or, with ``once``, until nothing is due).
+
+    ``options_factory()`` gives the ``TargetOptions`` (timeouts, CA file,
+    nameserver, address policy) for each new SMTP connection. ``lease_seconds``
+    bounds how long a dead worker's emails wait before another worker takes
+    them; a live worker renews its lease while it works through a batch. A
+    stop lets the current message finish and hands the rest of the batch back.
+    """
+    worker = Worker(
+        engine, box, options_factory, worker_id=worker_id or default_worker_id(), batch=batch,
+        lease_seconds=lease_seconds, idle_seconds=idle_seconds, retry_base_seconds=retry_base_seconds,
+        retry_cap_seconds=retry_cap_seconds, stop_event=stop_event or threading.Event(), catalogue=catalogue,
+    )
+    return worker.run(poll_seconds, once)
+
+
+# -- configuration and the embedded worker ---------------------------------------------
+
+def dev_mailbox_enabled(config: Mapping, debug: bool) -> bool:
+    """Whether the local test mailbox is offered (``DEV_MAILBOX``; None: follow debug)."""
+    setting = config.get("DEV_MAILBOX")
+    return debug if setting is None else bool(setting)
+
+
+def target_options_from_config(config: Mapping, dev_mailbox_enabled: bool, *,
+                               instance_path: str | None = None) -> TargetOptions:
+    """``TargetOptions`` from app configuration, without a request (mirrors
+    ``wizard.web.context.target_options``). ``instance_path`` locates the local
+    test mailbox's certificate, trusted only when the mailbox is enabled."""
+    local_ca = None
+    if dev_mailbox_enabled and instance_path:
+        local_ca = str(Path(instance_path) / "dev-mailbox-cert.pem")
+    return TargetOptions(
+        timeout=float(config["SMTP_TIMEOUT"]),
+        greeting_timeout=float(config["SMTP_GREETING_TIMEOUT"]),
+        extra_ca_file=config.get("SMTP_EXTRA_CA_FILE") or None,
+        local_ca_file=local_ca,
+        nameserver=config.get("DNS_NAMESERVER") or None,
+        address_policy=AddressPolicy.from_config(config["SMTP_ALLOWED_PORTS"], config["SMTP_ALLOWED_NETWORKS"]),
+        local_mailbox=(config["DEV_MAILBOX_HOST"], int(config["DEV_MAILBOX_PORT"])) if dev_mailbox_enabled else None,
+    )
+
+
+class EmbeddedWorker:
+    """A worker thread inside the web process; ``stop()`` ends it."""
+
+    def __init__(self, thread: threading.Thread, stop_event: threading.Event):
+        self.thread = thread
+        self.stop_event = stop_event
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the current message, hand the rest back, close connections."""
+        self.stop_event.set()
+        self.thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+
+def start_embedded_worker(app, **options) -> EmbeddedWorker:
+    """Start one outbox worker thread for ``app`` (the ``serve`` command's).
+
+    Reads the engine (``app.extensions["db_engine"]``), the encryption keys and
+    the SMTP settings from the app; ``options`` go to ``run_worker``.
+    """
+    config = app.config
+    box = SecretBox(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
+    target_options = target_options_from_config(config, dev_mailbox_enabled(config, app.debug),
+                                                instance_path=app.instance_path)
+    engine = app.extensions["db_engine"]
+    stop_event = threading.Event()
+    options.setdefault("worker_id", f"embedded:{default_worker_id()}")
+    thread = threading.Thread(
+        target=run_worker, args=(engine, box, lambda: target_options),
+        kwargs=dict(stop_event=stop_event, **options), name="outbox-worker", daemon=True,
+    )
+    thread.start()
+    return EmbeddedWorker(thread, stop_event)
