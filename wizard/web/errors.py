@@ -5,7 +5,7 @@ an ``HX-Redirect`` or a small fragment, so nothing half-swaps into the page.
 """
 from __future__ import annotations
 
-from flask import Flask, make_response, redirect, render_template, request, url_for
+from flask import Flask, abort, make_response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -31,6 +31,13 @@ def _page(status: int, title: str, text: str):
 
 
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_in_url():
+        # No URL here has a use for NUL, and PostgreSQL text cannot hold it:
+        # refuse it once, here, instead of in every query that takes a slug or a search.
+        if "\x00" in request.path or any("\x00" in value for value in request.args.values()):
+            abort(400)
+
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         return _page(400, "This form has expired", "For your security, forms expire when you sign out or your session ends. "
