@@ -4,7 +4,8 @@
 # Runs the server as the postgres user (needed when called as root), data in
 # a temporary folder, fsync off: a test database, not a real one.
 set -euo pipefail
-PORT="${WIZARD_TEST_PG_PORT:-54329}"
+# A free port unless one is asked for (another server may hold the usual one).
+PORT="${WIZARD_TEST_PG_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 DATA="$(mktemp -d /tmp/wizard-pg.XXXXXX)"
 as_postgres=()
 if [ "$(id -u)" = 0 ]; then
