@@ -100,9 +100,13 @@ def load(app: Flask, test_config: dict | None) -> None:
             instance / "encryption.key", lambda: Fernet.generate_key().decode()
         )
     app.config.setdefault("DEV_MAILBOX_DIR", str(instance / "dev-mailbox"))
-    app.config["SESSION_COOKIE_SECURE"] = app.config.get(
-        "SESSION_COOKIE_SECURE", not app.debug and not app.testing
-    )
+    # Flask's own default is False: decide here unless the caller chose.
+    if "SESSION_COOKIE_SECURE" not in (test_config or {}):
+        app.config["SESSION_COOKIE_SECURE"] = not app.debug and not app.testing
+    # flask-login's remember cookie (never set: there is no "remember me") gets the same flags.
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
+    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
 
 
 def read_or_create_key(path: Path, make) -> str:
