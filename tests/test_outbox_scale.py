@@ -20,9 +20,9 @@ from wizard.outbox.models import SENT
 EMAILS = 500
 
 
+# Scale-out is a PostgreSQL feature (SQLite runs one worker): only that backend.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_three_workers_drain_500_emails_each_delivered_exactly_once(app, certs, tmp_path):
-    if not app.config["DATABASE_URL"].startswith("postgresql"):
-        pytest.skip("scale-out needs PostgreSQL (SQLite runs one worker)")
     log = tmp_path / "workers.log"
     with start_test_server("starttls", username=SMTP_USERNAME, password=SMTP_PASSWORD, cert=certs[0],
                            key=certs[1]) as server:
