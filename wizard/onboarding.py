@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import Mapping
 
 from sqlmodel import Session, select
 
@@ -147,6 +149,31 @@ class TargetOptions:
     address_policy: AddressPolicy | None = None
     # The local test mailbox (host, port), allowed through the policy in debug only.
     local_mailbox: tuple[str, int] | None = None
+
+
+def dev_mailbox_enabled(config: Mapping, debug: bool) -> bool:
+    """Whether the local test mailbox is offered (``DEV_MAILBOX``; None: follow debug)."""
+    setting = config.get("DEV_MAILBOX")
+    return debug if setting is None else bool(setting)
+
+
+def target_options_from_config(config: Mapping, dev_mailbox_enabled: bool, *,
+                               instance_path: str | None = None) -> TargetOptions:
+    """``TargetOptions`` from app configuration, without a request (mirrors
+    ``wizard.web.context.target_options``). ``instance_path`` locates the local
+    test mailbox's certificate, trusted only when the mailbox is enabled."""
+    local_ca = None
+    if dev_mailbox_enabled and instance_path:
+        local_ca = str(Path(instance_path) / "dev-mailbox-cert.pem")
+    return TargetOptions(
+        timeout=float(config["SMTP_TIMEOUT"]),
+        greeting_timeout=float(config["SMTP_GREETING_TIMEOUT"]),
+        extra_ca_file=config.get("SMTP_EXTRA_CA_FILE") or None,
+        local_ca_file=local_ca,
+        nameserver=config.get("DNS_NAMESERVER") or None,
+        address_policy=AddressPolicy.from_config(config["SMTP_ALLOWED_PORTS"], config["SMTP_ALLOWED_NETWORKS"]),
+        local_mailbox=(config["DEV_MAILBOX_HOST"], int(config["DEV_MAILBOX_PORT"])) if dev_mailbox_enabled else None,
+    )
 
 
 def target_from(provider: str, host: str, port: int, security: str, username: str, password: str,

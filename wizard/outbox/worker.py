@@ -31,21 +31,19 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from wizard.catalogue import Catalogue, load_catalogue
 from wizard.models import SmtpSettings, Store, utcnow
-from wizard.onboarding import TargetOptions, saved_target
+from wizard.onboarding import TargetOptions, dev_mailbox_enabled, saved_target, target_options_from_config  # noqa: F401
 from wizard.outbox import queue
 from wizard.outbox.messages import build_message, message_bytes
 from wizard.outbox.models import OutboxEmail
 from wizard.outbox.sender import SendError, SendFailure, SmtpConnection
 from wizard.secrets import SecretBox
-from wizard.smtp.address_policy import AddressPolicy
 
 log = logging.getLogger("wizard.outbox")
 
@@ -398,31 +396,6 @@ def run_worker(engine: Engine, box: SecretBox, options_factory: Callable[[], Tar
 
 
 # -- configuration and the embedded worker ---------------------------------------------
-
-def dev_mailbox_enabled(config: Mapping, debug: bool) -> bool:
-    """Whether the local test mailbox is offered (``DEV_MAILBOX``; None: follow debug)."""
-    setting = config.get("DEV_MAILBOX")
-    return debug if setting is None else bool(setting)
-
-
-def target_options_from_config(config: Mapping, dev_mailbox_enabled: bool, *,
-                               instance_path: str | None = None) -> TargetOptions:
-    """``TargetOptions`` from app configuration, without a request (mirrors
-    ``wizard.web.context.target_options``). ``instance_path`` locates the local
-    test mailbox's certificate, trusted only when the mailbox is enabled."""
-    local_ca = None
-    if dev_mailbox_enabled and instance_path:
-        local_ca = str(Path(instance_path) / "dev-mailbox-cert.pem")
-    return TargetOptions(
-        timeout=float(config["SMTP_TIMEOUT"]),
-        greeting_timeout=float(config["SMTP_GREETING_TIMEOUT"]),
-        extra_ca_file=config.get("SMTP_EXTRA_CA_FILE") or None,
-        local_ca_file=local_ca,
-        nameserver=config.get("DNS_NAMESERVER") or None,
-        address_policy=AddressPolicy.from_config(config["SMTP_ALLOWED_PORTS"], config["SMTP_ALLOWED_NETWORKS"]),
-        local_mailbox=(config["DEV_MAILBOX_HOST"], int(config["DEV_MAILBOX_PORT"])) if dev_mailbox_enabled else None,
-    )
-
 
 class EmbeddedWorker:
     """A worker thread inside the web process; ``stop()`` ends it."""

@@ -1,7 +1,6 @@
 """Per-request access to the app's shared objects (catalogue, secret box, store)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from flask import abort, current_app
 from flask_login import current_user
@@ -9,19 +8,13 @@ from flask_login import current_user
 from wizard.catalogue import Catalogue, load_catalogue
 from wizard.db import get_session
 from wizard.models import Store
-from wizard.onboarding import TargetOptions
+from wizard.onboarding import TargetOptions, target_options_from_config
+from wizard.onboarding import dev_mailbox_enabled as mailbox_setting
 from wizard.secrets import SecretBox
-from wizard.smtp.address_policy import AddressPolicy
 
 
 def dev_mailbox_enabled() -> bool:
-    setting = current_app.config.get("DEV_MAILBOX")
-    return current_app.debug if setting is None else bool(setting)
-
-
-def dev_mailbox_cert_path() -> str:
-    """Where the local test mailbox keeps its self-signed certificate (trusted in debug only)."""
-    return str(Path(current_app.instance_path) / "dev-mailbox-cert.pem")
+    return mailbox_setting(current_app.config, current_app.debug)
 
 
 def catalogue() -> Catalogue:
@@ -54,14 +47,6 @@ def current_store() -> Store:
 
 
 def target_options() -> TargetOptions:
-    config = current_app.config
-    local_ca = dev_mailbox_cert_path() if dev_mailbox_enabled() else None
-    return TargetOptions(
-        timeout=float(config["SMTP_TIMEOUT"]),
-        greeting_timeout=float(config["SMTP_GREETING_TIMEOUT"]),
-        extra_ca_file=config.get("SMTP_EXTRA_CA_FILE") or None,
-        local_ca_file=local_ca,
-        nameserver=config.get("DNS_NAMESERVER") or None,
-        address_policy=AddressPolicy.from_config(config["SMTP_ALLOWED_PORTS"], config["SMTP_ALLOWED_NETWORKS"]),
-        local_mailbox=(config["DEV_MAILBOX_HOST"], int(config["DEV_MAILBOX_PORT"])) if dev_mailbox_enabled() else None,
-    )
+    """Where and how this request's SMTP conversations may connect."""
+    return target_options_from_config(current_app.config, dev_mailbox_enabled(),
+                                      instance_path=current_app.instance_path)
