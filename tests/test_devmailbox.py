@@ -19,6 +19,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+
+from conftest import skip_or_fail
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
@@ -223,7 +225,7 @@ def test_dev_mailbox_on_ipv6_loopback(
         with socket.socket(socket.AF_INET6) as probe:
             probe.bind(("::1", 0))
     except OSError:
-        pytest.skip("no IPv6 loopback here")
+        skip_or_fail("no IPv6 loopback here")
     cert, key = tls_files
     with DevMailbox(tmp_path / "maildir", cert, key, host="::1", port=0) as server:
         with smtplib.SMTP("::1", server.port, timeout=TIMEOUT) as client:
