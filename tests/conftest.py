@@ -2,6 +2,7 @@
 aiosmtpd servers on 127.0.0.1, and a signed-up merchant that posts with CSRF."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -38,11 +39,11 @@ PG_URL = os.environ.get("WIZARD_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL or STRICT else [])
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request, tmp_path):
-    """A fresh, empty database for one test: a SQLite file, or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'instance' / 'wizard.sqlite'}"
+@contextlib.contextmanager
+def fresh_database(backend: str, folder: Path):
+    """A fresh, empty database: a SQLite file in ``folder``, or a new PostgreSQL schema."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'wizard.sqlite'}"
         return
     if not PG_URL:
         skip_or_fail("PostgreSQL not configured (set WIZARD_TEST_DATABASE_URL; scripts/start-test-postgres.sh)")
@@ -58,6 +59,13 @@ def database_url(request, tmp_path):
     yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
     with psycopg.connect(plain, autocommit=True) as admin:
         admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    """A fresh database for one test, on each backend."""
+    with fresh_database(request.param, tmp_path / "instance") as url:
+        yield url
 
 
 def database_text(app) -> str:

@@ -32,7 +32,7 @@ from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
-from conftest import BACKENDS, PG_URL, Merchant, sign_up, skip_or_fail
+from conftest import BACKENDS, Merchant, fresh_database, sign_up
 from dns_server import DnsTestServer
 from test_wizard_flow import choose_other, enable_prechat
 from wizard import create_app
@@ -209,21 +209,8 @@ def local_dns():
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def shared_database_url(request, tmp_path_factory):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('bad-input-db') / 'wizard.sqlite'}"
-        return
-    if not PG_URL:
-        skip_or_fail("PostgreSQL not configured (set WIZARD_TEST_DATABASE_URL; scripts/start-test-postgres.sh)")
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    plain = PG_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
-    with psycopg.connect(plain, autocommit=True) as admin:
-        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with fresh_database(request.param, tmp_path_factory.mktemp("bad-input-db")) as url:
+        yield url
 
 
 def app_config(instance: Path, database_url: str, certs, nameserver: str) -> dict:
