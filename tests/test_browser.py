@@ -10,6 +10,8 @@ Screenshots of every step go to ``tests/artifacts/`` (git-ignored).
 """
 from __future__ import annotations
 
+import contextlib
+
 import re
 import shutil
 import threading
@@ -71,10 +73,9 @@ class LiveApp:
         return self.base_url + path
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    """The app on a real port, with the local test mailbox running beside it."""
-    tmp = tmp_path_factory.mktemp("browser")
+@contextlib.contextmanager
+def serve_live(tmp: Path, with_worker: bool = False):
+    """The app on a real port with the local test mailbox (and, if asked, an outbox worker)."""
     instance = tmp / "instance"
     app = create_app(
         {
@@ -90,6 +91,11 @@ def live(tmp_path_factory):
         }
     )
     mailbox = start_dev_mailbox(app)
+    worker = None
+    if with_worker:
+        from wizard.outbox.worker import start_embedded_worker
+
+        worker = start_embedded_worker(app, poll_seconds=0.2)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="browser-test-server", daemon=True)
     thread.start()
@@ -99,8 +105,17 @@ def live(tmp_path_factory):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+        if worker is not None:
+            worker.stop(timeout=10)
         mailbox.stop()
         app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """The app on a real port, with the local test mailbox running beside it."""
+    with serve_live(tmp_path_factory.mktemp("browser")) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,12 @@ own browser context. Screenshots go to ``tests/artifacts/followup-*.png``.
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
-from cryptography.fernet import Fernet
-from werkzeug.serving import make_server
 
 from test_browser import (  # noqa: F401  (browser, new_page, artifacts are fixtures)
     LiveApp,
+    serve_live,
     artifacts,
     browser,
     choose_local_mailbox,
@@ -30,11 +28,7 @@ from test_browser import (  # noqa: F401  (browser, new_page, artifacts are fixt
     step,
     url_is,
 )
-from wizard import create_app
-from wizard.cli import start_dev_mailbox
-from wizard.devmailbox.server import find_free_port
 from wizard.devmailbox.store import list_messages
-from wizard.outbox.worker import start_embedded_worker
 
 VISITOR_NAME = "Ada Lovelace"
 VISITOR_EMAIL = "ada@visitor.example.com"
@@ -44,35 +38,8 @@ SLOW_MS = 15_000  # an email's way through the worker and back into the polled t
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """The app on a real port with the local test mailbox and an outbox worker."""
-    tmp = tmp_path_factory.mktemp("browser-followup")
-    instance = tmp / "instance"
-    app = create_app(
-        {
-            "TESTING": True,
-            "INSTANCE_PATH": str(instance),
-            "DATABASE_URL": f"sqlite:///{instance / 'wizard.sqlite'}",
-            "SECRET_KEY": "browser-followup-secret",
-            "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "DEV_MAILBOX": True,
-            "DEV_MAILBOX_PORT": find_free_port(),
-            "SMTP_TIMEOUT": 5.0,
-            "SMTP_GREETING_TIMEOUT": 2.0,
-        }
-    )
-    mailbox = start_dev_mailbox(app)
-    worker = start_embedded_worker(app, poll_seconds=0.2)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="browser-followup-server", daemon=True)
-    thread.start()
-    try:
-        yield LiveApp(app, f"http://127.0.0.1:{server.server_port}", mailbox.port)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        worker.stop(timeout=10)
-        mailbox.stop()
-        app.extensions["db_engine"].dispose()
+    with serve_live(tmp_path_factory.mktemp("browser-followup"), with_worker=True) as app:
+        yield app
 
 
 def set_up_email(page, live: LiveApp, store: str, owner: str) -> str:
