@@ -33,8 +33,9 @@ def test_ports_and_explicit_allowances():
     policy = AddressPolicy.from_config("25,465,587,2525", "")
     assert policy.port_refusal(587) is None and "not allowed" in policy.port_refusal(6379)
     allowed = policy.with_allowed("127.0.0.1", 8025)
-    assert allowed.address_refusal("127.0.0.1") is None and allowed.port_refusal(8025) is None
-    assert allowed.address_refusal("127.0.0.2")  # only the one address
+    assert allowed.address_refusal("127.0.0.1", 8025) is None and allowed.port_refusal(8025) is None
+    assert allowed.address_refusal("127.0.0.2", 8025)  # only the one address
+    assert allowed.address_refusal("127.0.0.1", 587)  # and only on its own port
     assert AddressPolicy.from_config("", "127.0.0.0/8").port_refusal(6379) is None
 
 

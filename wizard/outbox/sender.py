@@ -147,7 +147,7 @@ class SmtpConnection:
                 # Every address is checked before any is used; the socket then
                 # goes to a checked address, never through a second look-up.
                 for *_ignored, address in addresses:
-                    refusal = policy.address_refusal(address[0])
+                    refusal = policy.address_refusal(address[0], address[1])
                     if refusal:
                         raise SendError(SendFailure("connect", "connection_refused", None, refusal, refusal))
             client.sock = self._connect(addresses)

@@ -68,7 +68,9 @@ def detect_settings(*, email: str | None = None, host: str | None = None, ports=
                             greeting_timeout=min(5.0, remaining / 2), ca_file=ca_file, nameserver=nameserver,
                             address_policy=address_policy)
         result = probe_smtp(target, authenticate=False)
-        return {"host": h, "port": p, "security": s, "ok": result.ok, "category": result.category}
+        found = {"host": h, "port": p, "security": s, "ok": result.ok, "category": result.category}
+        # Only the web app has a policy: the CLI's JSON never carries this key.
+        return found | ({"refusal": result.refusal} if result.refusal else {})
 
     with ThreadPoolExecutor(max_workers=min(32, len(combinations))) as pool:
         candidates = list(pool.map(attempt, combinations))

@@ -258,7 +258,7 @@ class _Run:
             return
         refusal = policy.port_refusal(self.target.port)
         for *_ignored, address in ([] if refusal else self.addresses):
-            refusal = policy.address_refusal(address[0])
+            refusal = policy.address_refusal(address[0], address[1])
             if refusal:
                 break
         if refusal:
