@@ -893,20 +893,37 @@ def stored_message_key(shared_app):
     return save_message(shared_app.config["DEV_MAILBOX_DIR"], "a@example.com", ["b@example.com"], data)
 
 
+@pytest.fixture(scope="module")
+def mailbox_owner(shared_app, stored_message_key):
+    """A member whose store sent the stored message: its test email carries the mailbox's key as queue id
+    (``/dev/mailbox`` shows a member only their store's mail)."""
+    from sqlmodel import Session, select
+
+    from wizard.models import Member, SendLog
+
+    merchant = new_merchant(shared_app)
+    with Session(shared_app.extensions["db_engine"]) as session:
+        member = session.exec(select(Member).where(Member.email == merchant.email)).one()
+        session.add(SendLog(store_id=member.store_id, sender="a@example.com", recipient="b@example.com",
+                            subject="x", message_id="<x@example.com>", ok=True, stage="done", category="ok",
+                            queue_id=stored_message_key))
+        session.commit()
+    return merchant
+
+
 DEV_KEYS = ["..", ".", ".hidden", "%00", "a" * 10_000, "пример", "%ff%fe", "new", "cur", "tmp", "%2e%2e",
             "..%2f..%2fetc%2fpasswd", "x:2,S", "x!2,S", "%0d%0a", "<script>", "-", "_"]
 
 
 @pytest.mark.parametrize("key", DEV_KEYS, ids=lambda k: k[:20])
-def test_dev_mailbox_keys(shared_app, stored_message_key, key):
-    visitor = anonymous(shared_app)
-    response = visitor.get(f"/dev/mailbox/{key}")
+def test_dev_mailbox_keys(mailbox_owner, key):
+    response = mailbox_owner.get(f"/dev/mailbox/{key}")
     assert_no_server_error(response, f"/dev/mailbox/{key[:40]}")
     assert response.status_code in (400, 404)
 
 
-def test_dev_mailbox_shows_a_real_message_escaped(shared_app, stored_message_key):
-    visitor = anonymous(shared_app)
+def test_dev_mailbox_shows_a_real_message_escaped(shared_app, stored_message_key, mailbox_owner):
+    visitor = mailbox_owner
     response = visitor.get(f"/dev/mailbox/{stored_message_key}")
     assert response.status_code == 200
     assert_raw_markup_escaped(response.get_data(as_text=True))

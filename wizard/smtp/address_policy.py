@@ -197,13 +197,12 @@ class AddressPolicy:
         address = ipaddress.ip_address(text.split("%", 1)[0])
         if port is not None and (address, port) in self.allowed_endpoints:
             return None
-        if port is not None and not self._port_allowed(port):
-            # The port is open only for an allowed endpoint, and this is not it.
-            return self._port_message(port)
-        if any(address in network for network in self.allowed_networks if network.version == address.version):
-            return None
-        reason = why_not_global(address)
+        allowed = any(address in network for network in self.allowed_networks if network.version == address.version)
+        reason = None if allowed else why_not_global(address)
         if reason:
             return (f"{text} is {reason}. HeiChat only connects to mail servers on the public "
                     f"internet; check the SMTP host.")
+        if port is not None and not self._port_allowed(port):
+            # The port is open only for an allowed endpoint, and this is not it.
+            return self._port_message(port)
         return None
