@@ -38,6 +38,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     security_headers.init_app(app)
 
+    from wizard.web import public_url
+
+    # Absolute links from WIZARD_PUBLIC_URL, and WIZARD_TRUSTED_PROXIES (ProxyFix).
+    public_url.init_app(app)
+
     from wizard.web import errors, register_blueprints
     from wizard.web.ids import BoundedIntConverter
 

@@ -45,6 +45,11 @@ DEFAULTS = {
         "test_email": "5 per minute; 50 per hour",
         "detect": "5 per minute; 50 per hour",
     },
+    # Scheme and host of the public site ("https://chat.example.com"): every
+    # absolute URL in an email or a link is built from it (wizard.web.public_url).
+    "PUBLIC_URL": "",
+    # Reverse proxies in front of the app (Werkzeug's ProxyFix): 0 = none.
+    "TRUSTED_PROXIES": 0,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": None,
@@ -64,6 +69,8 @@ ENVIRONMENT = {
     "WIZARD_RATELIMIT_STORAGE_URI": ("RATELIMIT_STORAGE_URI", str),
     "WIZARD_SMTP_ALLOWED_PORTS": ("SMTP_ALLOWED_PORTS", str),
     "WIZARD_SMTP_ALLOWED_NETWORKS": ("SMTP_ALLOWED_NETWORKS", str),
+    "WIZARD_PUBLIC_URL": ("PUBLIC_URL", str),
+    "WIZARD_TRUSTED_PROXIES": ("TRUSTED_PROXIES", str),
 }
 
 
@@ -89,7 +96,8 @@ def load(app: Flask, test_config: dict | None) -> None:
         app.config.from_mapping(test_config)
 
     instance = Path(app.instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
+    # 0700: the database, keys and test mail in it are nobody else's business.
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     app.config.setdefault("DATABASE_URL", f"sqlite:///{instance / 'wizard.sqlite'}")
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = read_or_create_key(

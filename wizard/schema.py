@@ -4,12 +4,16 @@
 one is created from the models in one step and stamped with the latest
 revision (fast first start, and tests get a fresh database cheaply); an
 existing one runs the migrations it has not seen. Several processes starting
-at once on PostgreSQL take turns through an advisory lock. New schema
+at once take turns: through an advisory lock on PostgreSQL, through a lock on
+a file beside the database on SQLite (``gunicorn -w 2`` on a fresh database:
+both workers start at once, and SQLite's DDL is not transactional). New schema
 changes: edit the models, then
 ``python -m wizard.schema revision "what changed"`` and review the file.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -39,10 +43,30 @@ def alembic_config(connection: Connection) -> Config:
     return config
 
 
+@contextlib.contextmanager
+def sqlite_file_lock(engine: Engine):
+    """Hold an exclusive lock on ``<database>.schema-lock`` (SQLite files only; elsewhere a no-op)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock (run one process for the first start)
+        yield
+        return
+    fd = os.open(f"{database}.schema-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when the file is closed, even if the process dies
+        yield
+    finally:
+        os.close(fd)
+
+
 def upgrade(engine: Engine) -> None:
     """Create or migrate the database behind ``engine`` to the current schema."""
     metadata = all_metadata()
-    with engine.begin() as connection:
+    with sqlite_file_lock(engine), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         existing = set(inspect(connection).get_table_names())

@@ -30,6 +30,7 @@ from wizard.outbox.queue import NotConfigured, SuppressedAddress, as_utc, enqueu
 from wizard.smtp.diagnosis import CATEGORIES, explain
 from wizard.web import render, wants_fragment
 from wizard.web.context import current_store
+from wizard.web.public_url import NoPublicUrl
 from wizard.web.unsubscribe import unsubscribe_urls
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
@@ -393,7 +394,11 @@ def compose_email(conversation_id: int):
         return _compose_page(**context)
     footer_url = one_click_url = None
     if kind == "reminder":
-        footer_url, one_click_url = unsubscribe_urls(store.id, contact.email)
+        try:
+            footer_url, one_click_url = unsubscribe_urls(store.id, contact.email)
+        except NoPublicUrl as exc:  # production without WIZARD_PUBLIC_URL: no link from the Host header
+            context["send_error"] = str(exc)
+            return _compose_page(**context)
     email, problems = compose.render_email(
         kind, form.subject.data or "", form.body.data or "", _compose_values(store, conversation, contact, form),
         max_body_chars=max_body_chars(), unsubscribe_url=footer_url)

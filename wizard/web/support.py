@@ -20,6 +20,7 @@ from wizard.models import ConnectionTest, Member, SendLog, ShareLink, Store
 from wizard.smtp.diagnosis import stage_label
 from wizard.web import form_data, render, wants_fragment
 from wizard.web.context import catalogue, dev_mailbox_enabled, secret_box
+from wizard.web.public_url import page_url
 from wizard.web.troubleshooting import deliverability_report, explanation, sender_domain
 
 bp = Blueprint("support", __name__, url_prefix="/support")
@@ -85,7 +86,7 @@ def _links_context(store: Store, form: dict | None = None, errors: dict | None =
     rows = share_links.links_for_store(get_session(), store.id)
     return {
         "links": rows,
-        "link_urls": {row.link.id: url_for("share.open", token=share_links.sign(row.link, secret), _external=True)
+        "link_urls": {row.link.id: page_url("share.open", token=share_links.sign(row.link, secret))
                       for row in rows},
         "link_form": form or {"target": "smtp", "expires_amount": "7", "expires_unit": "days"},
         "link_errors": errors or {},

@@ -19,6 +19,7 @@ from wizard.extensions import csrf
 from wizard.forms import ActionForm
 from wizard.models import Store
 from wizard.outbox.queue import suppress, suppression_for
+from wizard.web.public_url import external_url
 
 bp = Blueprint("unsubscribe", __name__, url_prefix="/u")
 
@@ -39,8 +40,8 @@ def unsubscribe_token(store_id: int, email: str) -> str:
 def unsubscribe_urls(store_id: int, email: str) -> tuple[str, str]:
     """Absolute URLs of the confirmation page (for the footer) and of the one-click endpoint (for the header)."""
     token = unsubscribe_token(store_id, email)
-    return (url_for("unsubscribe.confirm", token=token, _external=True),
-            url_for("unsubscribe.one_click", token=token, _external=True))
+    # From WIZARD_PUBLIC_URL, never from the request's Host header (wizard.web.public_url).
+    return (external_url("unsubscribe.confirm", token=token), external_url("unsubscribe.one_click", token=token))
 
 
 def _read(token: str) -> tuple[Store, str]:
