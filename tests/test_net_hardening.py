@@ -107,3 +107,74 @@ def test_concurrent_schema_bootstraps_on_a_fresh_database(tmp_path, backend):
                 assert connection.execute(text("SELECT count(*) FROM store")).scalar() == 0
         finally:
             engine.dispose()
+
+
+# -- gunicorn -w 2 on a fresh instance folder ------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answer(port: int) -> int:
+    """GET /signin on a new connection; the status code (0 when nothing answered)."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/signin")
+        return connection.getresponse().status
+    except OSError:
+        return 0
+    finally:
+        connection.close()
+
+
+def test_gunicorn_with_two_workers_boots_on_a_fresh_sqlite_database(tmp_path):
+    """Both workers build the app (and the schema) at the same moment; both must answer."""
+    import re
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
+    assert gunicorn, "gunicorn is part of the test extra (pip install -e '.[test]')"
+    port = _free_port()
+    instance = tmp_path / "instance"  # does not exist yet: a first start
+    log = tmp_path / "gunicorn.log"
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("FLASK_", "WIZARD_")) and key != "DATABASE_URL"}
+    env.update(WIZARD_INSTANCE_PATH=str(instance), SECRET_KEY="gunicorn-test-secret",
+               WIZARD_ENCRYPTION_KEY=Fernet.generate_key().decode(), WIZARD_PUBLIC_URL="https://chat.heichat.example")
+    command = [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "--access-logfile", "-",
+               "--access-logformat", "pid=%(p)s status=%(s)s", "wizard:create_app()"]
+    project = Path(__file__).resolve().parent.parent
+    with log.open("wb") as output:
+        server = subprocess.Popen(command, cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        pids: set[str] = set()
+        deadline = time.monotonic() + 90
+        while len(pids) < 2 and time.monotonic() < deadline:
+            assert server.poll() is None, log.read_text()  # gunicorn halts when a worker fails to boot
+            if _answer(port) != 200:
+                time.sleep(0.1)  # poll interval while the workers start
+                continue
+            # A connection that has sent nothing keeps one sync worker busy reading it,
+            # so the request after it is answered by the other worker.
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+                _answer(port)
+                held.sendall(b"GET /signin HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                held.recv(1)
+            pids = set(re.findall(r"pid=<(\d+)> status=200", log.read_text()))
+        assert len(pids) == 2, log.read_text()
+        assert "Worker failed to boot" not in log.read_text()
+        assert mode(instance) == 0o700 and mode(instance / "wizard.sqlite") == 0o600
+    finally:
+        server.terminate()
+        server.wait(30)
