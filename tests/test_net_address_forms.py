@@ -65,7 +65,7 @@ def strict_app(tmp_path, certs, database_url, forms_dns):
 
 @pytest.mark.parametrize("form", FORMS)
 def test_every_connecting_path_refuses_the_form(strict_app, form):
-    address, why = FORMS[form]
+    _address, why = FORMS[form]
     host = host_for(form)
     merchant = sign_up(strict_app.test_client())
     enable_prechat(merchant)
