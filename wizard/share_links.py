@@ -126,7 +126,7 @@ def ascii_number(value: str, max_digits: int) -> bool:
 def expiry_from(amount: str, unit: str) -> timedelta:
     """``"7", "days"`` → 7 days; between 1 hour and 30 days."""
     amount = (amount or "").strip()
-    if not ascii_number(amount, 20) or unit not in EXPIRY_UNITS:
+    if not ascii_number(amount, 100) or unit not in EXPIRY_UNITS:
         raise ShareLinkError({"expires": "Enter a whole number of hours or days."})
     if len(amount.lstrip("0")) > 4:  # more than 9999 hours or days: out of range whatever the unit
         raise ShareLinkError({"expires": "Choose between 1 hour and 30 days."})
