@@ -144,6 +144,7 @@ def queue_follow_ups(app, port: int, count: int, held: bool = False) -> list[str
     from sqlmodel import Session
 
     from wizard.models import Conversation, SmtpSettings, Store, utcnow
+    from wizard.onboarding import saved_identity
     from wizard.outbox import queue
     from wizard.outbox.models import OutboxEmail
     from wizard.secrets import SecretBox
@@ -155,9 +156,11 @@ def queue_follow_ups(app, port: int, count: int, held: bool = False) -> list[str
                       send_limit_per_minute=0)
         session.add(store)
         session.commit()
-        session.add(SmtpSettings(store_id=store.id, provider="other", host="127.0.0.1", port=port, security="starttls",
-                                 sender_name="Blue Fern Support", sender_email=USERNAME, username=USERNAME,
-                                 password_encrypted=box.encrypt(PASSWORD), fingerprint="bench", tested=True))
+        settings = SmtpSettings(store_id=store.id, provider="other", host="127.0.0.1", port=port, security="starttls",
+                                sender_name="Blue Fern Support", sender_email=USERNAME, username=USERNAME,
+                                password_encrypted="", fingerprint="bench", tested=True)
+        settings.password_encrypted, settings.password_binding = box.seal(PASSWORD, saved_identity(settings))
+        session.add(settings)
         session.commit()
         conversations = []
         for n in range(max(1, count // 4)):

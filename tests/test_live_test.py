@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import time
 
-from conftest import RUN_URL, run_connection_test
+from conftest import RUN_URL, SMTP_PASSWORD, run_connection_test
 from smtp_servers import silent_listener
 from test_saving import prepare
 
@@ -34,7 +34,8 @@ def test_one_click_fix_switches_to_starttls_and_passes(merchant, starttls_server
     failed = run_connection_test(merchant).get_data(as_text=True)
     assert 'data-category="tls_on_plain_port"' in failed
     assert f"Use port {starttls_server.port} with STARTTLS and test again" in failed
-    fixed = run_connection_test(merchant, data={"apply_suggestion": "yes"}).get_data(as_text=True)
+    # Another security mode is another server: the password is typed again next to the button (issue 9, item 1).
+    fixed = run_connection_test(merchant, data={"apply_suggestion": "yes", "password": SMTP_PASSWORD}).get_data(as_text=True)
     assert 'data-category="ok"' in fixed
     assert 'id="save-button"' in fixed
     assert 'value="starttls" selected' in merchant.get("/wizard/smtp").get_data(as_text=True)

@@ -19,6 +19,7 @@ from wizard.models import Conversation, SmtpSettings, Store, utcnow
 from wizard.outbox import queue
 from wizard.outbox.models import FAILED, QUEUED, SENT, OutboxEmail, Suppression
 from wizard.outbox.worker import daily_limit, run_worker, start_embedded_worker, target_options_from_config
+from wizard.onboarding import saved_identity
 from wizard.secrets import SecretBox
 
 SENDER_NAME = "Blue Fern Support"
@@ -39,12 +40,15 @@ def make_store(app, server, *, slug: str = "blue-fern", per_minute: int = 0, per
                       send_limit_per_day=per_day)
         session.add(store)
         session.commit()
-        session.add(SmtpSettings(
+        settings = SmtpSettings(
             store_id=store.id, provider=provider, host="127.0.0.1", port=server.port,
             security="ssl" if server.mode == "ssl" else "starttls", sender_name=SENDER_NAME,
-            sender_email=SMTP_USERNAME, username=SMTP_USERNAME, password_encrypted=secret_box(app).encrypt(password),
+            sender_email=SMTP_USERNAME, username=SMTP_USERNAME, password_encrypted="",
             fingerprint=f"test-{server.port}", tested=True,
-        ))
+        )
+        # Sealed as saving does: the password is bound to exactly this server.
+        settings.password_encrypted, settings.password_binding = secret_box(app).seal(password, saved_identity(settings))
+        session.add(settings)
         session.commit()
         return store.id
 

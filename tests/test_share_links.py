@@ -269,12 +269,13 @@ def test_suggestion_is_shown_and_accept_fills_the_draft_not_the_saved_settings(a
     assert accepted.status_code == 302 and accepted.headers["Location"] == "/wizard/smtp"
     draft, saved, _ = snapshot(app, store)
     assert {f: getattr(draft, f) for f in SUGGESTED} == SUGGESTED
-    assert draft.password_encrypted == draft_before.password_encrypted  # the stored password is untouched
+    # Another server: the password typed for the old one is dropped, never sent there (issue 9, item 1).
+    assert draft_before.password_encrypted and draft.password_encrypted is None
     assert saved.model_dump() == saved_before.model_dump()  # saved settings unchanged
     page = merchant.get("/wizard/smtp").get_data(as_text=True)
     assert 'id="share-suggestion"' not in page
     assert 'value="smtp.suggested.example.com"' in page and "check them, type your password" in page
-    assert "Password saved (encrypted)" in page
+    assert "Password saved (encrypted)" not in page and "You changed the server: type the password again" in page
     [changed] = [e for e in events(app, "settings.changed") if e.detail.get("source") == "share_link"]
     assert changed.detail == {"source": "share_link", "link_id": link_row(app).id,
                               "fields": ["host", "port", "security", "sender_name", "sender_email", "username"]}

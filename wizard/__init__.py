@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     extensions.init_app(app)
     db.init_app(app)
+    _secrets_ready(app)
     security_headers.init_app(app)
 
     from wizard.web import public_url
@@ -55,3 +56,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     cli.init_app(app)
     return app
+
+
+def _secrets_ready(app: Flask) -> None:
+    """A missing encryption key is generated only over a database without secrets."""
+    from wizard import config, stored_secrets
+
+    if not app.config.get("ENCRYPTION_KEYS"):
+        config.ensure_encryption_key(app, stored_secrets.count_encrypted(app.extensions["db_engine"]))

@@ -10,6 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
+import click
 from cryptography.fernet import Fernet
 from flask import Flask
 
@@ -104,9 +105,9 @@ def load(app: Flask, test_config: dict | None) -> None:
             instance / "secret_key", lambda: secrets.token_hex(32)
         )
     if not app.config.get("ENCRYPTION_KEYS"):
-        app.config["ENCRYPTION_KEYS"] = read_or_create_key(
-            instance / "encryption.key", lambda: Fernet.generate_key().decode()
-        )
+        # Read only: a missing key is created by ``ensure_encryption_key`` once
+        # the database is open, and only if it holds no encrypted secrets.
+        app.config["ENCRYPTION_KEYS"] = read_key(instance / "encryption.key")
     app.config.setdefault("DEV_MAILBOX_DIR", str(instance / "dev-mailbox"))
     # Flask's own default is False: decide here unless the caller chose.
     if "SESSION_COOKIE_SECURE" not in (test_config or {}):
@@ -115,6 +116,34 @@ def load(app: Flask, test_config: dict | None) -> None:
     app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
     app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+
+
+class MissingEncryptionKey(click.ClickException):
+    """Start-up refuses to replace a lost encryption key (shown as ``Error: …`` by the CLI)."""
+
+
+def read_key(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def ensure_encryption_key(app: Flask, stored_secrets: int) -> None:
+    """Create ``instance/encryption.key`` when no key is configured — but only
+    if the database holds no encrypted secrets (``stored_secrets``): a new key
+    would make every one of them unreadable, so start-up stops instead."""
+    if app.config.get("ENCRYPTION_KEYS"):
+        return
+    path = Path(app.instance_path) / "encryption.key"
+    if stored_secrets:
+        raise MissingEncryptionKey(
+            f"The encryption key {path} is missing (and WIZARD_ENCRYPTION_KEY is not set), but the database holds "
+            f"{stored_secrets} encrypted secret(s) (stored SMTP passwords). Put the key file back (mode 0600) or set "
+            "WIZARD_ENCRYPTION_KEY to that key, then start again. No new key was generated: it could not read "
+            "them, and every merchant would have to type their password again."
+        )
+    app.config["ENCRYPTION_KEYS"] = read_or_create_key(path, lambda: Fernet.generate_key().decode())
 
 
 def read_or_create_key(path: Path, make) -> str:

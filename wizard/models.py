@@ -70,6 +70,12 @@ class SmtpDraft(SQLModel, table=True):
     sender_email: str = Field(default="", sa_column=Column(Text, nullable=False))
     username: str = Field(default="", sa_column=Column(Text, nullable=False))
     password_encrypted: Optional[str] = Field(default=None, sa_column=Column(Text))
+    # Keyed fingerprint of the server identity the password was typed for
+    # (``SecretBox.seal``); the password is only ever sent to that identity.
+    password_binding: Optional[str] = Field(default=None, max_length=64)
+    # Why the stored password was dropped (``wizard.secrets.SERVER_CHANGED``),
+    # so the password field can say so; cleared when one is typed again.
+    password_notice: Optional[str] = Field(default=None, max_length=20)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -86,6 +92,8 @@ class SmtpSettings(SQLModel, table=True):
     sender_email: str = Field(max_length=254)
     username: str = Field(max_length=254)
     password_encrypted: str = Field(sa_column=Column(Text, nullable=False))
+    # The server identity the password is bound to (see ``SmtpDraft``).
+    password_binding: Optional[str] = Field(default=None, max_length=64)
     fingerprint: str = Field(max_length=64)
     # Whether these exact values passed a connection test before saving.
     tested: bool = False

@@ -16,9 +16,10 @@ from sqlmodel import Session, select
 
 from wizard.catalogue import LOCAL_KEY, Catalogue, ProviderPreset
 from wizard.models import ConnectionTest, SendLog, SmtpDraft, SmtpSettings, Store, utcnow
-from wizard.secrets import SecretBox
+from wizard.secrets import SERVER_CHANGED, UNREADABLE, SecretBox, SecretError, ServerIdentity
 from wizard.smtp.address_policy import AddressPolicy
 from wizard.smtp.probe import ProbeResult, SmtpTarget
+from wizard.catalogue.hints import render_hint
 from wizard.smtp.validation import FIELDS, ip_literal, Finding, SmtpValues, check_smtp_settings, has_errors
 
 STEPS = (
@@ -59,11 +60,74 @@ def preset_values(preset: ProviderPreset, region: str | None, member_email: str)
     return {"host": host, "port": str(preset.port), "security": preset.security, "username": username}
 
 
-def apply_provider(session: Session, store: Store, preset: ProviderPreset, region: str | None, member_email: str) -> None:
+# -- the stored password and the server it is bound to -------------------------------
+
+# The hint code (hints.toml) the password field shows for each reason a stored
+# password cannot be used.
+PASSWORD_NOTICES = {SERVER_CHANGED: "password_server_changed", UNREADABLE: "password_unreadable"}
+
+
+def server_identity(host: str, port, security: str, username: str) -> ServerIdentity:
+    """The identity a password is bound to, normalised like the probe's target."""
+    return ServerIdentity.of(ip_literal(host) or host, port, security, username)
+
+
+def draft_identity(draft: SmtpDraft) -> ServerIdentity:
+    return server_identity(draft.host, draft.port, draft.security, draft.username)
+
+
+def saved_identity(saved: SmtpSettings) -> ServerIdentity:
+    return server_identity(saved.host, saved.port, saved.security, saved.username)
+
+
+def store_password(draft: SmtpDraft, password: str, box: SecretBox) -> None:
+    """Seal a typed password to the draft's current server identity."""
+    draft.password_encrypted, draft.password_binding = box.seal(clean_for_storage(password), draft_identity(draft))
+    draft.password_notice = None
+
+
+def keep_password_bound(draft: SmtpDraft, box: SecretBox) -> bool:
+    """Call after any change to the draft's server fields: a stored password
+    typed for another server identity is dropped, and the draft remembers why
+    (the password field says so). True when one was dropped."""
+    if not draft.password_encrypted or box.is_bound(draft.password_binding, draft_identity(draft)):
+        return False
+    draft.password_encrypted = draft.password_binding = None
+    draft.password_notice = SERVER_CHANGED
+    return True
+
+
+def password_problem(draft: SmtpDraft | None, box: SecretBox) -> str | None:
+    """Why the draft has no usable stored password (``SERVER_CHANGED`` or
+    ``UNREADABLE``), or None (usable, or simply none typed yet)."""
+    if draft is None:
+        return None
+    if not draft.password_encrypted:
+        return draft.password_notice if draft.password_notice in PASSWORD_NOTICES else None
+    try:
+        box.unseal(draft.password_encrypted, draft.password_binding, draft_identity(draft))
+    except SecretError as exc:
+        return exc.reason
+    return None
+
+
+def set_server(draft: SmtpDraft, box: SecretBox, **fields: str) -> bool:
+    """Change host / port / security / username of ``draft`` (not committed);
+    the one way code other than the SMTP form moves a draft to another server.
+    True when that dropped the stored password."""
+    for name, value in fields.items():
+        if name not in ("host", "port", "security", "username"):
+            raise ValueError(f"not a server field: {name}")
+        setattr(draft, name, clean_for_storage(value))
+    return keep_password_bound(draft, box)
+
+
+def apply_provider(session: Session, store: Store, preset: ProviderPreset, region: str | None, member_email: str,
+                   box: SecretBox) -> None:
     """Record the chosen provider and pre-fill the draft's connection fields.
 
-    The sender fields and the password stay as they were: they belong to the
-    merchant, not to the provider.
+    The sender fields stay as they were: they belong to the merchant, not to
+    the provider. A stored password stays only while the server is the same.
     """
     changed = store.provider != preset.key or store.ses_region != region
     store.provider = preset.key
@@ -71,9 +135,10 @@ def apply_provider(session: Session, store: Store, preset: ProviderPreset, regio
     draft = get_draft(session, store) or SmtpDraft(store_id=store.id, sender_email=member_email)
     if changed or not draft.host:
         values = preset_values(preset, region, member_email)
-        draft.host, draft.port, draft.security = values["host"], values["port"], values["security"]
+        server = {"host": values["host"], "port": values["port"], "security": values["security"]}
         if values["username"] or draft.username == "apikey":
-            draft.username = values["username"] or ""
+            server["username"] = values["username"] or ""
+        set_server(draft, box, **server)
     draft.provider = preset.key
     draft.updated_at = utcnow()
     session.add(store)
@@ -82,14 +147,18 @@ def apply_provider(session: Session, store: Store, preset: ProviderPreset, regio
 
 
 def update_draft(session: Session, store: Store, form: dict[str, str], box: SecretBox) -> SmtpDraft:
-    """Store what was typed (errors included). A blank password keeps the stored one."""
+    """Store what was typed (errors included). A typed password is bound to
+    the typed server; a blank one keeps the stored password only while the
+    server (host, port, security, username) is the one it was typed for."""
     draft = get_draft(session, store) or SmtpDraft(store_id=store.id)
     draft.provider = store.provider or ""
     for field in TEXT_FIELDS:
         setattr(draft, field, clean_for_storage(form.get(field, "")))
     password = form.get("password", "")
     if password:
-        draft.password_encrypted = box.encrypt(clean_for_storage(password))
+        store_password(draft, password, box)
+    else:
+        keep_password_bound(draft, box)
     draft.updated_at = utcnow()
     session.add(draft)
     session.commit()
@@ -97,11 +166,13 @@ def update_draft(session: Session, store: Store, form: dict[str, str], box: Secr
 
 
 def stored_password(draft: SmtpDraft | None, box: SecretBox) -> str:
+    """The draft's password for the draft's own server, or "" (none, unreadable,
+    or typed for another server)."""
     if draft is None or not draft.password_encrypted:
         return ""
     try:
-        return box.decrypt(draft.password_encrypted)
-    except ValueError:
+        return box.unseal(draft.password_encrypted, draft.password_binding, draft_identity(draft))
+    except SecretError:
         return ""
 
 
@@ -119,10 +190,24 @@ def draft_form(draft: SmtpDraft | None) -> dict[str, str]:
     return {field: getattr(draft, field) for field in TEXT_FIELDS}
 
 
+def check_values(provider: str, form: dict[str, str], draft: SmtpDraft | None, box: SecretBox,
+                 catalogue: Catalogue) -> list[Finding]:
+    """The field checks for ``form``; when the password is missing because the
+    stored one cannot be used, the password field says why."""
+    findings = check_smtp_settings(values_for_check(provider, form, draft, box), catalogue)
+    problem = None if form.get("password") else password_problem(draft, box)
+    if problem is None:
+        return findings
+    code = PASSWORD_NOTICES[problem]
+    level, text = render_hint(catalogue.hints, code, catalogue.get(provider), {})
+    kept = [f for f in findings if not (f.field == "password" and f.code == "password_required")]
+    return [Finding("password", code, level, text), *kept]
+
+
 def check_draft(draft: SmtpDraft | None, catalogue: Catalogue, box: SecretBox) -> list[Finding]:
     if draft is None:
         return check_smtp_settings(SmtpValues(provider=""), catalogue)
-    return check_smtp_settings(values_for_check(draft.provider, draft_form(draft), draft, box), catalogue)
+    return check_values(draft.provider, draft_form(draft), draft, box, catalogue)
 
 
 def fingerprint(values: SmtpValues, box: SecretBox) -> str:
@@ -198,13 +283,30 @@ def target_from(provider: str, host: str, port: int, security: str, username: st
 
 
 def draft_target(draft: SmtpDraft, box: SecretBox, options: TargetOptions) -> SmtpTarget:
+    """Test Connection's target. Raises ``SecretError`` unless the stored
+    password was typed for exactly this server."""
+    password = box.unseal(draft.password_encrypted, draft.password_binding, draft_identity(draft))
     return target_from(draft.provider, draft.host, int(draft.port.strip()), draft.security.strip(),
-                       draft.username, stored_password(draft, box), draft.sender_email, options)
+                       draft.username, password, draft.sender_email, options)
 
 
 def saved_target(saved: SmtpSettings, box: SecretBox, options: TargetOptions) -> SmtpTarget:
+    """The test email's and the outbox's target. Raises ``SecretError`` when
+    the password cannot be read or is not bound to exactly this server."""
+    password = box.unseal(saved.password_encrypted, saved.password_binding, saved_identity(saved))
     return target_from(saved.provider, saved.host, saved.port, saved.security, saved.username,
-                       box.decrypt(saved.password_encrypted), saved.sender_email, options)
+                       password, saved.sender_email, options)
+
+
+def saved_password_problem(saved: SmtpSettings | None, box: SecretBox) -> str | None:
+    """Why the saved settings' password cannot be used, or None."""
+    if saved is None:
+        return None
+    try:
+        box.unseal(saved.password_encrypted, saved.password_binding, saved_identity(saved))
+    except SecretError as exc:
+        return exc.reason
+    return None
 
 
 def latest_test(session: Session, store: Store) -> ConnectionTest | None:
@@ -237,7 +339,7 @@ def save_settings(session: Session, store: Store, draft: SmtpDraft, box: SecretB
     saved.sender_name = draft.sender_name.strip()
     saved.sender_email = draft.sender_email.strip()
     saved.username = draft.username.strip()
-    saved.password_encrypted = box.encrypt(stored_password(draft, box))
+    saved.password_encrypted, saved.password_binding = box.seal(stored_password(draft, box), saved_identity(saved))
     saved.fingerprint = draft_fingerprint(draft, box)
     saved.tested = tested
     saved.saved_at = utcnow()

@@ -22,6 +22,7 @@ from wizard import audit, onboarding
 from wizard.catalogue import SECURITY_LABELS, Catalogue, template_region
 from wizard.catalogue.help import help_topics
 from wizard.models import Member, ShareLink, ShareLinkOpening, SmtpDraft, Store, utcnow
+from wizard.secrets import SecretBox
 from wizard.smtp.validation import CONTROL_CHARACTERS, LABELS, MAX_LENGTH
 
 SALT = "heichat.share-link.v1"
@@ -100,7 +101,7 @@ def clean_prefill(values: Mapping[str, str], providers: Iterable[str]) -> dict[s
             errors[key] = "Choose one of the providers in the list."
         elif key == "security" and value not in SECURITY_LABELS:
             errors[key] = "Choose STARTTLS or SSL/TLS."
-        elif key == "port" and not (value.isdigit() and 1 <= int(value) <= 65535):
+        elif key == "port" and not (ascii_number(value, 5) and 1 <= int(value) <= 65535):
             errors[key] = "Enter a port number from 1 to 65535."
         elif key == "host" and (" " in value or "://" in value):
             errors[key] = "Enter only the server name, like smtp.example.com."
@@ -116,11 +117,19 @@ def clean_prefill(values: Mapping[str, str], providers: Iterable[str]) -> dict[s
     return cleaned
 
 
+def ascii_number(value: str, max_digits: int) -> bool:
+    """Only ASCII digits count as a number (``"²"`` and ``"٣٣"`` do not), and a
+    bounded count of them (no arithmetic on a 20-digit number)."""
+    return 0 < len(value) <= max_digits and value.isascii() and value.isdigit()
+
+
 def expiry_from(amount: str, unit: str) -> timedelta:
     """``"7", "days"`` → 7 days; between 1 hour and 30 days."""
     amount = (amount or "").strip()
-    if not amount.isdigit() or unit not in EXPIRY_UNITS:
+    if not ascii_number(amount, 100) or unit not in EXPIRY_UNITS:
         raise ShareLinkError({"expires": "Enter a whole number of hours or days."})
+    if len(amount.lstrip("0")) > 4:  # more than 9999 hours or days: out of range whatever the unit
+        raise ShareLinkError({"expires": "Choose between 1 hour and 30 days."})
     expires_in = int(amount) * EXPIRY_UNITS[unit]
     if not MIN_EXPIRY <= expires_in <= MAX_EXPIRY:
         raise ShareLinkError({"expires": "Choose between 1 hour and 30 days."})
@@ -302,13 +311,39 @@ def suggestion_rows(suggestion: dict, catalogue: Catalogue) -> list[tuple[str, s
     return rows
 
 
+# Why a pending suggestion can no longer be accepted, by the link's state.
+NO_LONGER = {
+    REVOKED: "HeiChat support revoked the link this suggestion came from, so it can no longer be accepted. "
+             "Nothing was changed; ask them for a new link if you still need it.",
+    EXPIRED: "The link this suggestion came from has expired, so it can no longer be accepted. "
+             "Nothing was changed; ask HeiChat support for a new link if you still need it.",
+    "unknown": "The link this suggestion came from no longer exists, so it can no longer be accepted. "
+               "Nothing was changed.",
+}
+
+
+def suggestion_link_state(session: Session, suggestion: dict, now: datetime | None = None) -> str:
+    """The state of the link a pending suggestion came from, as it is now:
+    ``ACTIVE``, ``REVOKED``, ``EXPIRED`` or ``"unknown"``."""
+    link_id = suggestion.get("link_id")
+    link = session.get(ShareLink, link_id) if isinstance(link_id, int) and not isinstance(link_id, bool) else None
+    if link is None or link.store_id != suggestion.get("store_id"):
+        return "unknown"
+    return state(link, now)
+
+
 def apply_suggestion(session: Session, store: Store, suggestion: dict, catalogue: Catalogue,
-                     providers: Iterable[str], member: Member) -> list[str]:
-    """Accept: choose the suggested provider (``onboarding.apply_provider``), then
-    write the suggested fields into the draft. The saved settings and the stored
-    password are untouched. Returns the fields applied (audited as ``settings.changed``)."""
+                     providers: Iterable[str], member: Member, box: SecretBox) -> list[str]:
+    """Accept: re-check the link (revoked or expired links apply nothing), choose
+    the suggested provider (``onboarding.apply_provider``), then write the
+    suggested fields into the draft. The saved settings are untouched; a stored
+    password stays only if the server it was typed for is unchanged (else the
+    merchant types it again). Returns the fields applied (audited as ``settings.changed``)."""
     if suggestion.get("store_id") != store.id:
         raise ShareLinkError({"store": "This suggestion belongs to another store."})
+    link_state = suggestion_link_state(session, suggestion)
+    if link_state != ACTIVE:
+        raise ShareLinkError({"link": NO_LONGER[link_state]})
     values = clean_prefill(suggestion.get("values") or {}, providers)
     preset = catalogue.get(values.get("provider"))
     if preset is not None:
@@ -316,12 +351,14 @@ def apply_suggestion(session: Session, store: Store, suggestion: dict, catalogue
         if preset.host_template:
             region = (template_region(preset.host_template, values.get("host", "").lower())
                       or (store.ses_region if store.provider == preset.key else None) or preset.default_region)
-        onboarding.apply_provider(session, store, preset, region, member.email)
+        onboarding.apply_provider(session, store, preset, region, member.email, box)
     draft = onboarding.get_draft(session, store) or SmtpDraft(store_id=store.id)
     draft.provider = store.provider or ""
     applied = [field for field in onboarding.TEXT_FIELDS if field in values]
     for field in applied:
         setattr(draft, field, onboarding.clean_for_storage(values[field]))
+    # The suggested server is not the one the password was typed for: drop it.
+    onboarding.keep_password_bound(draft, box)
     draft.updated_at = utcnow()
     session.add(draft)
     session.commit()

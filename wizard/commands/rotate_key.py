@@ -24,10 +24,8 @@ from flask.cli import with_appcontext
 from sqlmodel import Session, select
 
 from wizard.db import get_engine
-from wizard.models import SmtpDraft, SmtpSettings
 from wizard.secrets import SecretBox, split_keys
-
-ENCRYPTED = ((SmtpSettings, "password_encrypted"), (SmtpDraft, "password_encrypted"))
+from wizard.stored_secrets import ENCRYPTED
 
 
 def write_key_file(path: Path, keys: list[str]) -> None:

@@ -479,6 +479,15 @@ def reschedule(session: Session, email: OutboxEmail, at: datetime) -> bool:
     return _apply(session, email, values)
 
 
+def hold(session: Session, email: OutboxEmail, until: datetime, category: str) -> bool:
+    """Keep a claimed email queued until ``until`` because of ``category`` (shown
+    with the email), without counting an attempt: nothing was tried (commits)."""
+    values = {"status": QUEUED, "next_attempt_at": until, "lease_until": None,
+              "attempts": max(0, email.attempts - 1), "last_stage": "auth", "last_category": category,
+              "last_reply_code": None, "last_reply_text": None}
+    return _apply(session, email, values)
+
+
 def release(session: Session, emails: Iterable[OutboxEmail]) -> int:
     """Hand claimed but unsent emails back, due now (a worker stopping; commits)."""
     now = utcnow()

@@ -43,7 +43,7 @@ from wizard.outbox import queue
 from wizard.outbox.messages import build_message, message_bytes
 from wizard.outbox.models import OutboxEmail
 from wizard.outbox.sender import SendError, SendFailure, SmtpConnection
-from wizard.secrets import SecretBox
+from wizard.secrets import SecretBox, SecretError
 
 log = logging.getLogger("wizard.outbox")
 
@@ -52,6 +52,10 @@ DAY = timedelta(days=1)
 SENT_FLUSH_COUNT = 50
 SENT_FLUSH_SECONDS = 0.25
 DEFAULT_IDLE_SECONDS = 10.0
+# A store whose saved password cannot be used: its mail stays queued with this
+# category (the inbox says "type it again") and is looked at again this often.
+PASSWORD_UNREADABLE = "password_unreadable"
+PASSWORD_HOLD_SECONDS = 60.0
 
 
 @dataclass
@@ -233,10 +237,11 @@ class Worker:
             return emails
         link = self.link_for(store_id, saved)
         if link is None:
-            failure = SendFailure("auth", "unexpected", None,
-                                  "The saved SMTP password cannot be decrypted with the configured keys.")
+            # The saved password cannot be read (or is not bound to this server):
+            # nothing is sent, and the mail waits, queued, until it is typed again.
+            until = utcnow() + timedelta(seconds=PASSWORD_HOLD_SECONDS)
             for email in emails:
-                self.record_failure(session, email, failure, permanent=True)
+                self.stats.rescheduled += queue.hold(session, email, until, PASSWORD_UNREADABLE)
             return emails
         window = self.send_window(session, store, saved)
         # End the read transaction: none stays open while SMTP talks (on
@@ -292,7 +297,7 @@ class Worker:
             link.connection.close()  # the settings changed: a new connection
         try:
             target = saved_target(saved, self.box, self.options_factory())
-        except ValueError:
+        except SecretError:
             self.links.pop(store_id, None)
             return None
         link = self.links[store_id] = _StoreLink(key, _CountingConnection(target, self.stats))

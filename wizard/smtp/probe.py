@@ -192,7 +192,7 @@ class _Run:
         self.started = time.monotonic()
         self.deadline = self.started + target.timeout
         self.stages: list[StageRecord] = []
-        self.transcript = Transcript(target.username, target.password)
+        self.transcript = Transcript()
         self.client = _RecordingSMTP(self.transcript, target.local_hostname)
         self.client._host = target.host  # what STARTTLS verifies the certificate against
         self.banner = ""

@@ -1,69 +1,78 @@
 """A redacted record of an SMTP dialogue.
 
-Whatever the client sends while authenticating is replaced by
-``[redacted]`` (only the command and mechanism stay), message content is
-summarised by its size, and any occurrence of the password or its base64
-forms in any line is masked too, so a transcript can be stored and shown.
+Redaction is structural, never a search for the password in the text: while
+the client authenticates, every line it sends is replaced by a fixed marker
+(only the ``AUTH`` command and its mechanism stay), and so is every
+continuation the server sends back (``334`` challenges, which carry the
+other half of LOGIN and CRAM-MD5). Message content is summarised by its
+size. Everything else — greetings, EHLO lines, the final reply to AUTH —
+is kept exactly as the server sent it, so a word in a banner that happens
+to equal the password is neither masked nor otherwise singled out.
+
+The probe's recording client feeds it (Test Connection, the test email and
+``smtp-test`` all run the probe); the outbox sender keeps no transcript,
+only each failure's final reply, which is never part of the exchange above.
 """
 from __future__ import annotations
 
-import base64
 import re
 
 REDACTED = "[redacted]"
-
-
-def secret_forms(username: str, password: str) -> list[str]:
-    """The password and the base64 strings that could carry it on the wire."""
-    if not password:
-        return []
-    forms = {password}
-    for payload in (
-        password,
-        f"\0{username}\0{password}",
-        f"{username}\0{username}\0{password}",
-    ):
-        encoded = base64.b64encode(payload.encode("utf-8")).decode("ascii")
-        forms.add(encoded)
-    return sorted(forms, key=len, reverse=True)
+AUTH_CONTINUATION = 334
 
 
 class Transcript:
-    """Collects ``C: …`` / ``S: …`` lines with secrets removed."""
+    """Collects ``C: …`` / ``S: …`` lines; the caller marks the AUTH exchange
+    (``authenticating``) and the message content (``sending_data``)."""
 
-    def __init__(self, username: str = "", password: str = ""):
+    def __init__(self) -> None:
         self.lines: list[str] = []
-        self.authenticating = False
+        self._authenticating = False
+        self._auth_started = False
         self.sending_data = False
-        self._secrets = secret_forms(username, password)
 
-    def _mask(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret:
-                text = text.replace(secret, REDACTED)
-        return text
+    @property
+    def authenticating(self) -> bool:
+        return self._authenticating
+
+    @authenticating.setter
+    def authenticating(self, value: bool) -> None:
+        # Each exchange starts afresh: its first client line is the AUTH command.
+        self._authenticating = bool(value)
+        self._auth_started = False
 
     def client(self, raw: bytes | str) -> None:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         if self.sending_data:
             self.lines.append(f"C: [message content, {len(raw)} bytes]")
             return
-        text = text.rstrip("\r\n")
-        if self.authenticating:
-            words = text.split(" ")
-            if words[0].upper() == "AUTH" and len(words) >= 2:
-                text = " ".join(words[:2]) + (f" {REDACTED}" if len(words) > 2 else "")
-            else:
-                text = REDACTED
-        self.lines.append("C: " + self._mask(text))
+        if not self._authenticating:
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            self.lines.append("C: " + text.rstrip("\r\n"))
+            return
+        self.lines.append("C: " + self._auth_line(raw))
+
+    def _auth_line(self, raw: bytes | str) -> str:
+        """The first line of the exchange keeps ``AUTH <mechanism>``; every other is the marker."""
+        if self._auth_started:
+            return REDACTED
+        self._auth_started = True
+        text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else raw
+        words = text.rstrip("\r\n").split(" ")
+        mechanism = words[1] if len(words) >= 2 else ""
+        if words[0].upper() != "AUTH" or not re.fullmatch(r"[A-Za-z0-9-]{1,20}", mechanism):
+            return REDACTED
+        return f"AUTH {mechanism.upper()}" + (f" {REDACTED}" if len(words) > 2 else "")
 
     def server(self, code: int, message: bytes | str) -> None:
+        if self._authenticating and code == AUTH_CONTINUATION:
+            self.lines.append(f"S: {code} {REDACTED}")
+            return
         text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
         for line in text.splitlines() or [""]:
-            self.lines.append(self._mask(f"S: {code} {line}".rstrip()))
+            self.lines.append(f"S: {code} {line}".rstrip())
 
     def note(self, text: str) -> None:
-        self.lines.append(self._mask(f"-- {text}"))
+        self.lines.append(f"-- {text}")
 
 
 ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")

@@ -12,7 +12,6 @@ from wizard.dns.resolver import DnsResolver
 from wizard.forms import ActionForm
 from wizard.rate_limits import limited
 from wizard.smtp.detect import detect_settings
-from wizard.smtp.validation import check_smtp_settings
 from wizard.web import form_data, render, wants_fragment
 from wizard.web.context import catalogue, current_store, secret_box, target_options
 from wizard.web.wizard import _go, _smtp_context, _step
@@ -42,7 +41,7 @@ def detect():
     options = target_options()
     result, problem = None, None
     # The same field checks as the form: nothing malformed is looked up or probed.
-    findings = check_smtp_settings(onboarding.values_for_check(store.provider or "", typed, draft, box), catalogue())
+    findings = onboarding.check_values(store.provider or "", typed, draft, box, catalogue())
     blocking = [f for f in findings if f.is_error and f.field == ("host" if host else "sender_email")]
     try:
         if not host and not email:
@@ -74,11 +73,10 @@ def use_detected():
     host = request.form.get("host", "")
     port = request.form.get("port", "")
     security = request.form.get("security", "")
-    if draft is None or security not in SECURITY_LABELS or not port.isdigit():
+    if draft is None or security not in SECURITY_LABELS or not (port.isascii() and port.isdigit()):
         abort(400)
-    draft.host = onboarding.clean_for_storage(host)
-    draft.port = port
-    draft.security = security
+    # Another server: a stored password typed for the old one is dropped.
+    onboarding.set_server(draft, secret_box(), host=host, port=port, security=security)
     db.add(draft)
     db.commit()
     flash(f"Using {host} port {port} with {SECURITY_LABELS[security]}. Check the other fields, then continue.", "success")

@@ -29,8 +29,8 @@ from wizard.outbox.models import FAILED, QUEUED, SENDING, EmailTemplate, OutboxE
 from wizard.outbox.queue import NotConfigured, SuppressedAddress, as_utc, enqueue, retry_now, suppression_for
 from wizard.smtp.diagnosis import CATEGORIES, explain
 from wizard.web import render, wants_fragment
-from wizard.web.context import current_store
 from wizard.web.public_url import NoPublicUrl
+from wizard.web.context import catalogue, current_store
 from wizard.web.unsubscribe import unsubscribe_urls
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
@@ -249,6 +249,10 @@ def _email_problem(email: OutboxEmail, store: Store, saved) -> dict | None:
     """Title and provider-aware hint for a failed email, or for a queued one whose last try failed."""
     if email.status not in (FAILED, QUEUED) or not email.last_category or email.last_category == "ok":
         return None
+    held = catalogue().hints.get(f"outbox_{email.last_category}")
+    if held is not None:
+        # Held by the outbox itself (nothing was sent): its own words, no server reply.
+        return {"category": email.last_category, "title": held["title"], "hint": held["text"]}
     if email.last_category in CATEGORIES:
         title, hint = explain(email.last_category, saved.provider if saved else store.provider, {
             "host": saved.host if saved else "", "port": saved.port if saved else "",

@@ -19,7 +19,7 @@ from wizard.db import get_session
 from wizard.forms import ActionForm
 from wizard.web import wants_fragment
 from wizard.web.auth import safe_next
-from wizard.web.context import catalogue, current_store, dev_mailbox_enabled
+from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box
 
 bp = Blueprint("share", __name__, url_prefix="/share")
 SUGGESTION = "share_suggestion"
@@ -36,6 +36,8 @@ def current_suggestion() -> dict | None:
         return None
     if getattr(current_user, "store_id", None) != suggestion.get("store_id"):
         return None
+    if share_links.suggestion_link_state(get_session(), suggestion) != share_links.ACTIVE:
+        return None  # revoked or expired meanwhile: nothing left to accept
     return {"rows": share_links.suggestion_rows(suggestion, catalogue()), "note": suggestion.get("note", "")}
 
 
@@ -116,10 +118,11 @@ def accept():
     providers = [p.key for p in catalogue().visible(dev_mailbox_enabled())]
     try:
         share_links.apply_suggestion(get_session(), store, suggestion, catalogue(), providers,
-                                     current_user._get_current_object())
-    except share_links.ShareLinkError:
+                                     current_user._get_current_object(), secret_box())
+    except share_links.ShareLinkError as exc:
         session.pop(SUGGESTION, None)
-        flash("That suggestion cannot be used here. Ask HeiChat support for a new link.", "error")
+        flash(exc.errors.get("link") or "That suggestion cannot be used here. Ask HeiChat support for a new link.",
+              "error")
         return _go(url_for("wizard.resume"))
     session.pop(SUGGESTION, None)
     flash("Support's suggested values are in your draft — check them, type your password, and continue.", "success")

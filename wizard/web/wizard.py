@@ -15,12 +15,13 @@ from wizard import audit, connection_tests, onboarding
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_engine, get_session
 from wizard.forms import ActionForm, ChecklistForm, PreChatForm, ProviderForm, SendTestForm, SmtpForm
-from wizard.models import ConnectionTest, SendLog
+from wizard.models import ConnectionTest, SendLog, SmtpDraft
+from wizard.secrets import SERVER_CHANGED, UNREADABLE, SecretError
 from wizard.rate_limits import limited
 from wizard.smtp.diagnosis import stage_label
 from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import planned_stages, probe_smtp
-from wizard.smtp.validation import FIELDS, LABELS, by_field, check_smtp_settings, has_errors
+from wizard.smtp.validation import FIELDS, LABELS, by_field, has_errors
 from wizard.web import form_data, render, wants_fragment
 from wizard.web.ids import parse_id
 from wizard.web.troubleshooting import explanation
@@ -123,7 +124,7 @@ def provider():
         elif preset.host_template and region not in preset.regions:
             form.ses_region.errors.append("Choose the AWS region where your SES identities are verified.")
         else:
-            onboarding.apply_provider(get_session(), store, preset, region, current_user.email)
+            onboarding.apply_provider(get_session(), store, preset, region, current_user.email, secret_box())
             _audit("settings.changed", step="provider", provider=preset.key, region=region)
             return _go("smtp")
     return _step("provider", push=request.method == "POST", form=form, providers=providers,
@@ -141,7 +142,7 @@ def _smtp_context(values: dict[str, str], findings, draft, form) -> dict:
         "feedback": by_field(findings),
         "fields": FIELDS,
         "labels": LABELS,
-        "password_saved": bool(draft and draft.password_encrypted),
+        "password_saved": bool(draft and draft.password_encrypted) and onboarding.password_problem(draft, secret_box()) is None,
         "passed": onboarding.draft_passed_test(db, store, draft, secret_box()),
         "has_test": onboarding.latest_test(db, store) is not None,
     }
@@ -160,7 +161,7 @@ def smtp():
     if request.method == "POST" and form.validate_on_submit():
         typed = form_data()
         draft = onboarding.update_draft(db, store, typed, box)
-        findings = check_smtp_settings(onboarding.values_for_check(store.provider, typed, draft, box), catalogue())
+        findings = onboarding.check_values(store.provider, typed, draft, box, catalogue())
         _audit("settings.changed", step="smtp", host=draft.host[:255], port=draft.port[:10], security=draft.security[:10],
                username=draft.username[:254], sender_email=draft.sender_email[:254])
         if not has_errors(findings):
@@ -180,18 +181,25 @@ def smtp_check():
     db = get_session()
     box = secret_box()
     typed = form_data()
+    had_password = bool((onboarding.get_draft(db, store) or SmtpDraft(store_id=store.id)).password_encrypted)
     draft = onboarding.update_draft(db, store, typed, box)
-    findings = by_field(check_smtp_settings(onboarding.values_for_check(store.provider or "", typed, draft, box), catalogue()))
+    findings = by_field(onboarding.check_values(store.provider or "", typed, draft, box, catalogue()))
     trigger = request.headers.get("HX-Trigger-Name", "")
     if trigger not in FIELDS:
         trigger = "host"
     # Only fields the merchant has filled in (or just left) get messages, so a
     # half-filled form is not covered in "required" errors.
     shown = [f for f in FIELDS if f != trigger and typed.get(f, "").strip()]
+    # The server changed under a stored password: the password field is
+    # redrawn (no "saved" placeholder) and says why it is empty now.
+    password_dropped = had_password and not draft.password_encrypted
     return render_template(
         "wizard/_smtp_check.html",
         trigger=trigger,
-        shown=shown,
+        shown=[f for f in shown if not (password_dropped and f == "password")],
+        password_dropped=password_dropped and trigger != "password",
+        preset=catalogue().get(store.provider),
+        security_labels=SECURITY_LABELS,
         feedback=findings,
         labels=LABELS,
         passed=onboarding.draft_passed_test(db, store, draft, box),
@@ -240,8 +248,14 @@ def test():
         return _step("test", **context)
     draft = context["draft"]
     if request.form.get("apply_suggestion") == "yes":
-        _apply_suggestion(draft, context["test"])
-    target = onboarding.draft_target(draft, box, target_options())
+        _apply_suggestion(draft, context["test"], request.form.get("password", ""))
+    try:
+        target = onboarding.draft_target(draft, box, target_options())
+    except SecretError as exc:
+        # Never sent anywhere: the stored password was typed for another server
+        # (or cannot be read). Step 3 says why and takes it again.
+        flash(_PASSWORD_PROBLEMS[exc.reason], "error")
+        return _go("smtp")
     run = connection_tests.start_test(db, store, draft, box)
     _audit("settings.tested", test_id=run.id, host=run.host, port=run.port, security=run.security)
     if wants_fragment():
@@ -251,17 +265,33 @@ def test():
     return redirect(url_for("wizard.test"))
 
 
-def _apply_suggestion(draft, latest) -> None:
-    """The one-click fix: take the port and security the last failure suggested."""
+_PASSWORD_PROBLEMS = {
+    SERVER_CHANGED: "You changed the server: type the password again (a saved password is only sent to the server "
+                    "it was typed for).",
+    UNREADABLE: "Your saved password can no longer be read — type it again.",
+}
+
+
+def _apply_suggestion(draft, latest, password: str) -> None:
+    """The one-click fix: take the port and security the last failure suggested.
+
+    That is another server, so the stored password is dropped unless the
+    merchant typed it again next to the button (then it is bound to the new one)."""
     suggestion = latest.suggestion if latest is not None and not latest.ok else None
     if not suggestion:
         return
-    draft.port = str(int(suggestion["port"]))
-    draft.security = suggestion["security"] if suggestion["security"] in SECURITY_LABELS else draft.security
+    box = secret_box()
+    security = suggestion["security"] if suggestion["security"] in SECURITY_LABELS else draft.security
+    onboarding.set_server(draft, box, port=str(int(suggestion["port"])), security=security)
+    if password:
+        onboarding.store_password(draft, password, box)
     db = get_session()
     db.add(draft)
     db.commit()
-    flash(f"Switched to port {draft.port} with {SECURITY_LABELS[draft.security]} and tested again.", "info")
+    if draft.password_encrypted:
+        flash(f"Switched to port {draft.port} with {SECURITY_LABELS[draft.security]} and tested again.", "info")
+    else:
+        flash(f"Switched to port {draft.port} with {SECURITY_LABELS[draft.security]}.", "info")
 
 
 @bp.route("/test/runs/<int:test_id>")
@@ -309,7 +339,7 @@ def save():
 
 # -- step 5 --------------------------------------------------------------------------
 
-def _send_context(form=None, log=None) -> dict:
+def _send_context(form=None, log=None, password_problem: str | None = None) -> dict:
     store = current_store()
     db = get_session()
     saved = onboarding.get_saved(db, store)
@@ -321,8 +351,11 @@ def _send_context(form=None, log=None) -> dict:
         checklist.arrived.data = bool(log.check_arrived)
         checklist.sender_name.data = bool(log.check_sender_name)
         checklist.not_spam.data = bool(log.check_not_spam)
+    if password_problem is None:
+        password_problem = onboarding.saved_password_problem(saved, secret_box())
     return {
         "saved": saved,
+        "password_problem": _PASSWORD_PROBLEMS.get(password_problem) if password_problem else None,
         "form": form,
         "log": log,
         "explain": explanation(log, store.provider) if log is not None and not log.ok else None,
@@ -352,6 +385,10 @@ def send():
     if request.method == "POST":
         if form.validate_on_submit():
             box = secret_box()
+            problem = onboarding.saved_password_problem(saved, box)
+            if problem is not None:
+                # Nothing is sent: the page asks for the password again (step 3, then test and save).
+                return _step("send", **_send_context(form=form, password_problem=problem))
             message = build_test_email(
                 sender_name=saved.sender_name,
                 sender_email=saved.sender_email,
