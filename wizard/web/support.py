@@ -20,6 +20,7 @@ from wizard.models import ConnectionTest, Member, SendLog, ShareLink, Store
 from wizard.smtp.diagnosis import stage_label
 from wizard.web import form_data, render, wants_fragment
 from wizard.web.context import catalogue, dev_mailbox_enabled, secret_box
+from wizard.web.ids import parse_id
 from wizard.web.troubleshooting import deliverability_report, explanation, sender_domain
 
 bp = Blueprint("support", __name__, url_prefix="/support")
@@ -144,9 +145,9 @@ def store(store_id: int):
     """The store's set-up, read-only: settings and draft (no password), history, links."""
     store = _store(store_id)
     _opened(store)
-    created = request.args.get("created", "")
+    # ASCII digits only ("²".isdigit() is true, int("²") is not): anything else highlights nothing.
     return render("support/store.html", "support/store.html",
-                  **_store_context(store, created=int(created) if created.isdigit() else None))
+                  **_store_context(store, created=parse_id(request.args.get("created"))))
 
 
 @bp.route("/tests/<int:test_id>")
