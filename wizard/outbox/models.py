@@ -76,7 +76,7 @@ class UnsubscribeToken(SQLModel, table=True):
     twice gives the same link."""
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    token: str = Field(max_length=64, unique=True, index=True)
+    token: str = Field(max_length=512, unique=True, index=True)
     store_id: int = Field(foreign_key="store.id", index=True)
     email: str = Field(max_length=254)
     issued_for: Optional[str] = Field(default=None, max_length=120, unique=True)

@@ -28,9 +28,9 @@ TOKEN_LIFETIME = timedelta(days=365)
 # Expired rows are kept a while, so an old link says "expired" rather than "not found".
 KEEP_EXPIRED = timedelta(days=90)
 TOKEN_BYTES = 32
-# What a token in a URL may look like (new tokens are 43 URL-safe characters;
-# old ones, mapped by the migration, are longer and contain dots).
-TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_.-]{20,64}")
+# What a token in a URL may look like: new tokens are 43 URL-safe characters;
+# old ones, mapped by the migration, are longer and contain a dot.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_.-]{20,512}")
 
 
 def issue_token(session: Session, store_id: int, email: str, issued_for: str | None = None,

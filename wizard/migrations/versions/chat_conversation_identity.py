@@ -28,7 +28,7 @@ def upgrade() -> None:
     op.create_table(
         "unsubscribetoken",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
         sa.Column("store_id", sa.Integer(), nullable=False),
         sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
         sa.Column("issued_for", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
@@ -70,7 +70,7 @@ def _map_sent_unsubscribe_links(connection) -> None:
         outbox.c.unsubscribe_url.is_not(None)).order_by(outbox.c.created_at)
     for store_id, recipient, url, created_at in connection.execute(query):
         parts = [unquote(part) for part in urlsplit(url).path.split("/") if part]
-        if len(parts) < 2 or parts[-1] != "one-click" or len(parts[-2]) > 64:
+        if len(parts) < 2 or parts[-1] != "one-click" or len(parts[-2]) > 512:
             continue
         created = created_at if created_at.tzinfo else created_at.replace(tzinfo=timezone.utc)
         # The newest reminder carrying a link decides how long it lives.
