@@ -72,9 +72,9 @@ HOSTILE = {
 CONTROL = {"crlf", "lf", "cr", "nul", "tab", "line_separator"}
 # Refused in every text field of every form.
 ALWAYS_REFUSED = CONTROL | {"10k"}
-# The WTForms forms (sign-up, pre-chat, visitor) refuse ASCII control characters only; the SMTP fields also
-# refuse the Unicode line separators.
-WTF_REFUSED = ALWAYS_REFUSED - {"line_separator"}
+# The WTForms forms (sign-up, pre-chat, visitor) refuse what the SMTP fields refuse: control characters and
+# the Unicode line and paragraph separators (one shared check, wizard.smtp.header_text).
+WTF_REFUSED = ALWAYS_REFUSED
 BLANK = {"empty", "spaces"}
 NOT_A_PORT = set(HOSTILE)  # no hostile value is a port number from 1 to 65535
 NOT_AN_ADDRESS = set(HOSTILE) - {"idn_address", "utf8_local_part"}
@@ -303,7 +303,7 @@ SIGNUP_REFUSED = {
 
 
 # Each accepted sign-up costs a password hash: a representative subset.
-SIGNUP_CASES = ([("store_name", v) for v in ("crlf", "nul", "10k", "html", "spaces")]
+SIGNUP_CASES = ([("store_name", v) for v in ("crlf", "nul", "line_separator", "10k", "html", "spaces")]
                 + [("email", v) for v in ("crlf", "10k", "malformed_address", "idn_address", "utf8_local_part")]
                 + [("password", v) for v in ("nul", "10k", "empty")])
 
@@ -823,8 +823,8 @@ VISITOR_REFUSED = {
 }
 
 
-@pytest.mark.parametrize("value_id", ["crlf", "nul", "10k", "idn_ru", "emoji", "html", "malformed_address",
-                                      "idn_address", "utf8_local_part", "empty"])
+@pytest.mark.parametrize("value_id", ["crlf", "nul", "line_separator", "10k", "idn_ru", "emoji", "html",
+                                      "malformed_address", "idn_address", "utf8_local_part", "empty"])
 @pytest.mark.parametrize("field", ["name", "email", "message"])
 def test_visitor_chat_field(shared_app, chat_store, field, value_id):
     visitor = anonymous(shared_app)

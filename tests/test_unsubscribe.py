@@ -1,4 +1,4 @@
-"""Unsubscribing from conversion reminders: the signed link in the footer, the
+"""Unsubscribing from conversion reminders: the stored-token link in the footer, the
 confirmation page (POST with CSRF), RFC 8058 one-click (POST without CSRF),
 tampered links, and reminders refused afterwards."""
 from __future__ import annotations
@@ -41,15 +41,15 @@ def test_reminders_carry_the_footer_link_and_one_click_headers(app, merchant, ch
     subject = re.search(r'name="subject" type="text" value="([^"]*)"', page).group(1)
     preview = compose_post(merchant, conversation_id, key, "preview", kind="reminder", subject=subject,
                            body="Hi {visitor_name}, still deciding?").get_data(as_text=True)
-    token = token_for(app, store_id(app))
-    assert f"To stop these reminders, open http://localhost/u/{token}" in preview
+    token = re.search(r"To stop these reminders, open http://localhost/u/([A-Za-z0-9_-]+)", preview).group(1)
     compose_post(merchant, conversation_id, key, "send", kind="reminder", subject=subject,
                  body="Hi {visitor_name}, still deciding?")
     _page, other_key = open_compose(merchant, conversation_id, "support_reply")
     compose_post(merchant, conversation_id, other_key, "send", kind="support_reply", subject="Re", body="Answer")
     deliver(app)
     reminder, support = (received.message for received in starttls_server.messages)
-    assert reminder["List-Unsubscribe"] == f"<http://localhost/u/{token}/one-click>"
+    # The header may be folded before the URL (a reader unfolds it): compare the value without that space.
+    assert reminder["List-Unsubscribe"].strip() == f"<http://localhost/u/{token}/one-click>"
     assert reminder["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text = reminder.get_body(("plain",)).get_content()
     assert text.rstrip().endswith(f"http://localhost/u/{token}")
@@ -104,19 +104,23 @@ def test_tampered_or_foreign_tokens_are_404(app, merchant):
         {"store": store, "email": ADDRESS})
     other_key = URLSafeSerializer("another-secret", salt="heichat.unsubscribe.reminders").dumps(
         {"store": store, "email": ADDRESS})
-    no_store = token_for(app, 999_999)
     client = app.test_client()
-    for bad in (tampered, other_salt, other_key, no_store, "nonsense"):
+    for bad in (tampered, other_salt, other_key, "nonsense"):
         assert client.get(f"/u/{bad}").status_code == 404
         response = client.post(f"/u/{bad}/one-click")
         assert response.status_code == 404 and "Page not found" in response.get_data(as_text=True)
     assert suppressions(app) == []
 
 
-def test_the_same_address_gets_the_same_token_whatever_its_case(app, merchant):
+def test_a_token_unsubscribes_the_address_whatever_its_case(app, merchant):
+    # Tokens are random now (one per reminder draft), so two are never equal; the address they
+    # stand for is stored in lower case, and unsubscribing with either suppresses the one address.
     store = store_id(app)
-    assert token_for(app, store, "Ada@Example.com ") == token_for(app, store)
-    assert token_for(app, store) != token_for(app, store, "bo@example.com")
+    first, second = token_for(app, store, "Ada@Example.com "), token_for(app, store)
+    assert first != second
+    for token in (first, second):
+        app.test_client().post(f"/u/{token}/one-click")
+    assert suppressions(app) == [(ADDRESS, "unsubscribed")]
     assert conversation_row(app) is None
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Sequence
 from urllib.parse import urlsplit
 
+from wizard.smtp.header_text import HEADER_BREAKING, fold_header
+
 TEMPLATES_FILE = Path(__file__).resolve().parent / "catalogue" / "templates.toml"
 KINDS = ("follow_up", "support_reply", "order_update", "reminder")
 COMMON_PLACEHOLDERS = ("visitor_name", "store_name", "last_messages")
@@ -33,7 +35,8 @@ NAMELESS_VISITOR = "there"
 
 # "{{" and "}}" are literal braces; "{name}" is a placeholder (names are short and on one line).
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}\n]{0,60})\}")
-_SUBJECT_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
+# One line: no control characters, no Unicode line or paragraph separators.
+_SUBJECT_FORBIDDEN = HEADER_BREAKING
 _BODY_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _EDGE_BREAKS = re.compile(r"^(?:\s|<br>)+|(?:\s|<br>)+$")
@@ -310,9 +313,11 @@ def render_email(kind: str, subject: str, body: str, values: ComposeValues, *,
     rendered_subject = _text(subject, values).strip()
     if _SUBJECT_FORBIDDEN.search(rendered_subject):
         multi_line = [f"{{{name}}}" for name in dict.fromkeys(_used(subject)) if "\n" in _value(name, values)]
-        named = ", ".join(multi_line) or "A placeholder"
-        return None, [Problem("subject", "subject_control",
-                              f"{named} spans several lines and cannot go in the subject.")]
+        if multi_line:
+            return None, [Problem("subject", "subject_control",
+                                  f"{', '.join(multi_line)} spans several lines and cannot go in the subject.")]
+        # The template itself was checked: a name stored before separators were refused. One line it is.
+        rendered_subject = fold_header(rendered_subject)
     if len(rendered_subject) > MAX_SUBJECT_CHARS:
         return None, [Problem("subject", "subject_too_long",
                               f"With the placeholders filled in, the subject has {len(rendered_subject)} characters; "

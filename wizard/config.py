@@ -45,6 +45,13 @@ DEFAULTS = {
         "connection_test": "10 per minute; 100 per hour",
         "test_email": "5 per minute; 50 per hour",
         "detect": "5 per minute; 50 per hour",
+        # The public chat: per client address, and per store (``_store``) for
+        # many addresses at once. Starting a conversation is rare for a real
+        # visitor; writing is frequent, but nobody types 20 messages a minute.
+        "chat_start": "5 per minute; 30 per hour",
+        "chat_start_store": "60 per minute; 1000 per hour",
+        "chat_message": "20 per minute; 300 per hour",
+        "chat_message_store": "300 per minute; 5000 per hour",
     },
     # Scheme and host of the public site ("https://chat.example.com"): every
     # absolute URL in an email or a link is built from it (wizard.web.public_url).

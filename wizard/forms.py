@@ -8,12 +8,14 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-CONTROL = "".join(chr(c) for c in range(32)) + "\x7f"
+from wizard.smtp.header_text import breaks_header
 
 
 def no_control_characters(_form, field) -> None:
-    if field.data and any(ch in CONTROL for ch in field.data):
-        raise ValidationError("Remove line breaks and invisible control characters.")
+    """One line of visible text: the shared check for every value that can reach a header."""
+    if breaks_header(field.data):
+        raise ValidationError("Remove line breaks (including Unicode line and paragraph separators) "
+                              "and invisible control characters.")
 
 
 def no_nul(_form, field) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -170,11 +170,19 @@ class Contact(SQLModel, table=True):
 
 
 class Conversation(SQLModel, table=True):
-    """A chat started by a visitor through the pre-chat form."""
+    """A chat started by a visitor through the pre-chat form.
+
+    The name and address the visitor typed stay with the conversation: the
+    address is not verified, so a later conversation claiming the same
+    address never renames the contact or borrows this one's messages."""
+
+    __table_args__ = (Index("ix_conversation_store_visitor_email", "store_id", "visitor_email"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     store_id: int = Field(foreign_key="store.id", index=True)
     contact_id: Optional[int] = Field(default=None, foreign_key="contact.id", index=True)
+    visitor_name: Optional[str] = Field(default=None, max_length=120)
+    visitor_email: Optional[str] = Field(default=None, max_length=254)
     token: str = Field(max_length=64, unique=True, index=True)
     started_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)

@@ -50,3 +50,35 @@ def seconds_until_reset() -> int:
     if current is None:
         return 60
     return max(1, math.ceil(current.reset_at - time.time()))
+
+
+def wait_before(action: str, **keys: str) -> int | None:
+    """Count one ``action`` against its limits, or say how long to wait.
+
+    For pages that answer a breach in their own words (the public chat keeps
+    the visitor's text and says "slow down" in place) instead of the generic
+    429 page. ``keys`` name what is counted, e.g. ``address=…, store=…``; each
+    has its own limit, ``RATE_LIMITS[f"{action}_{name}"]`` (falling back to
+    ``RATE_LIMITS[action]``). Nothing is counted when one limit is already
+    reached, so waiting is enough to get through again. Returns None when the
+    action may go ahead (and has been counted), otherwise the seconds to wait.
+    """
+    from limits import parse_many
+
+    configured = current_app.config["RATE_LIMITS"]
+    checks = [(item, f"{action}:{name}", value)
+              for name, value in keys.items()
+              for item in parse_many(configured.get(f"{action}_{name}", configured[action]))]
+    strategy = limiter.limiter
+    blocked = [(item, scope, value) for item, scope, value in checks if not strategy.test(item, scope, value)]
+    if not blocked:
+        blocked = [(item, scope, value) for item, scope, value in checks if not strategy.hit(item, scope, value)]
+    if not blocked:
+        return None
+    reset = max(strategy.get_window_stats(item, scope, value).reset_time for item, scope, value in blocked)
+    return max(1, math.ceil(reset - time.time()))
+
+
+def client_address() -> str:
+    """The client's address as the limits see it."""
+    return get_remote_address()

@@ -67,6 +67,23 @@ class Suppression(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_moment())
 
 
+class UnsubscribeToken(SQLModel, table=True):
+    """An unsubscribe link: an opaque random token and the address it suppresses.
+
+    The token says nothing by itself (no store id, no address); this row
+    decides what it unsubscribes and until when. ``issued_for`` ties a token
+    to what it was made for (a compose draft), so rendering the same draft
+    twice gives the same link."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    token: str = Field(max_length=512, unique=True, index=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    email: str = Field(max_length=254)
+    issued_for: Optional[str] = Field(default=None, max_length=120, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_moment())
+    expires_at: datetime = Field(sa_column=_moment())
+
+
 class EmailTemplate(SQLModel, table=True):
     """A store's own wording for one kind of follow-up (defaults live in the catalogue)."""
 

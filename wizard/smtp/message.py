@@ -5,15 +5,18 @@ refuse CR/LF in header values, so no field can inject a header.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
+
+from wizard.smtp.header_text import fold_header
 
 
 def sender_address(name: str, email: str) -> Address:
+    """The From address; a display name saved before line separators were refused is put on one line."""
     local, _, domain = email.rpartition("@")
-    return Address(display_name=name, username=local, domain=domain)
+    return Address(display_name=fold_header(name), username=local, domain=domain)
 
 
 def build_test_email(*, sender_name: str, sender_email: str, recipient: str, store_name: str, provider_name: str) -> EmailMessage:
@@ -21,7 +24,8 @@ def build_test_email(*, sender_name: str, sender_email: str, recipient: str, sto
     message = EmailMessage()
     message["From"] = sender_address(sender_name, sender_email)
     message["To"] = recipient
-    message["Subject"] = f"Test email from {store_name} (HeiChat email set-up)"
+    # Store names are free text from sign-up; older ones may hold a line separator.
+    message["Subject"] = f"Test email from {fold_header(store_name)} (HeiChat email set-up)"
     message["Date"] = format_datetime(datetime.now(timezone.utc))
     message["Message-ID"] = make_msgid(domain=sender_email.rpartition("@")[2] or None)
     body = (

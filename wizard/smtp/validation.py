@@ -23,6 +23,7 @@ from wizard.catalogue import (
     template_region,
 )
 from wizard.catalogue.hints import render_hint
+from wizard.smtp.header_text import HEADER_BREAKING_CLASS
 
 FIELDS = ("host", "port", "security", "sender_name", "sender_email", "username", "password")
 LABELS = {
@@ -46,8 +47,9 @@ MAX_LENGTH = {
 # Standard ports whose security mode is fixed by RFC 8314 / RFC 6409.
 STANDARD_PORT_SECURITY = {465: "ssl", 587: "starttls"}
 COMMON_PORTS = {25, 465, 587, 2525}
-# U+FFFD stands for a byte that was not text (or a NUL the draft could not keep).
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029\ufffd]")
+# What no header may contain (``header_text``), and U+FFFD, which stands for a
+# byte that was not text (or a NUL the draft could not keep).
+CONTROL_CHARACTERS = re.compile(f"[{HEADER_BREAKING_CLASS}\\ufffd]")
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 APP_PASSWORD = re.compile(r"^[a-z]{16}$", re.IGNORECASE)

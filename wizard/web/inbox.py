@@ -22,6 +22,7 @@ from wtforms import EmailField, HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from wizard import compose, onboarding
+from wizard.chat import conversations
 from wizard.db import get_session
 from wizard.forms import ActionForm, no_control_characters, no_nul, real_email
 from wizard.models import ChatMessage, Contact, Conversation, Store, utcnow
@@ -183,6 +184,8 @@ class InboxRow:
     last_email: OutboxEmail | None
     activity: datetime
     gone: bool
+    # How many of the store's conversations give this conversation's address (1: only this one).
+    claims: int = 1
 
     @property
     def awaiting(self) -> bool:
@@ -219,7 +222,11 @@ def inbox_rows(store: Store, active: set[str]) -> list[InboxRow]:
         moments += [as_utc(email.created_at)] if email is not None else []
         rows.append(InboxRow(conversation, contact, message, email, max(moments), visitor_gone(conversation, now)))
     rows.sort(key=lambda row: (row.activity, row.conversation.id), reverse=True)
-    return rows[:MAX_LIST]
+    rows = rows[:MAX_LIST]
+    claims = conversations.address_claims(db, store.id, (row.conversation.visitor_email for row in rows))
+    for row in rows:
+        row.claims = claims.get(row.conversation.visitor_email or "", 1)
+    return rows
 
 
 def _filters_from_request() -> set[str]:
@@ -285,6 +292,7 @@ def _timeline_context(conversation: Conversation) -> dict:
     gone = visitor_gone(conversation)
     return dict(store=store, conversation=conversation, contact=_contact(conversation), items=items,
                 kinds=compose.default_templates(),
+                other_claims=conversations.other_claims(get_session(), conversation),
                 pending=pending, gone=gone, gone_minutes=gone_minutes(),
                 poll_seconds=POLL_PENDING if pending else (None if gone else POLL_LIVE))
 
@@ -319,9 +327,7 @@ def reply(conversation_id: int):
     conversation = _own_conversation(conversation_id)
     form = ReplyForm()
     if form.validate_on_submit():
-        db = get_session()
-        db.add(ChatMessage(conversation_id=conversation.id, author="merchant", body=form.body.data.strip()))
-        db.commit()
+        conversations.add_message(get_session(), conversation, "merchant", form.body.data)
         if not wants_fragment():
             return redirect(url_for("inbox.conversation", conversation_id=conversation.id))
         form = ReplyForm(formdata=None)
@@ -353,12 +359,11 @@ def retry(conversation_id: int, email_id: int):
 
 # -- compose -------------------------------------------------------------------------
 
-def _compose_values(store: Store, conversation: Conversation, contact: Contact | None,
-                    form: ComposeForm) -> compose.ComposeValues:
-    messages = get_session().exec(
-        select(ChatMessage).where(ChatMessage.conversation_id == conversation.id).order_by(ChatMessage.id)).all()
+def _compose_values(store: Store, conversation: Conversation, form: ComposeForm) -> compose.ComposeValues:
+    """The placeholders' values: this conversation's own name and messages (never another's with the same address)."""
+    messages = conversations.messages(get_session(), conversation)
     return compose.ComposeValues(
-        store_name=store.name, visitor_name=contact.name if contact else None,
+        store_name=store.name, visitor_name=conversation.visitor_name,
         messages=[compose.ChatLine(m.author, m.body) for m in messages],
         order_number=form.order_number.data or "", carrier=form.carrier.data or "",
         tracking_link=form.tracking_link.data or "")
@@ -396,15 +401,17 @@ def compose_email(conversation_id: int):
         abort(400)
     if context["blocker"]:
         return _compose_page(**context)
+    idempotency_key = f"compose-{store.id}-{conversation.id}-{form.draft_key.data}"
     footer_url = one_click_url = None
     if kind == "reminder":
+        # One stored token per draft: the preview and the email sent from it carry the same link.
         try:
-            footer_url, one_click_url = unsubscribe_urls(store.id, contact.email)
+            footer_url, one_click_url = unsubscribe_urls(store.id, contact.email, issued_for=idempotency_key)
         except NoPublicUrl as exc:  # production without WIZARD_PUBLIC_URL: no link from the Host header
             context["send_error"] = str(exc)
             return _compose_page(**context)
     email, problems = compose.render_email(
-        kind, form.subject.data or "", form.body.data or "", _compose_values(store, conversation, contact, form),
+        kind, form.subject.data or "", form.body.data or "", _compose_values(store, conversation, form),
         max_body_chars=max_body_chars(), unsubscribe_url=footer_url)
     context["preview"] = email
     if problems or request.form.get("action") != "send":
@@ -412,7 +419,7 @@ def compose_email(conversation_id: int):
     try:
         queued = enqueue(get_session(), store=store, kind=kind, recipient=contact.email, subject=email.subject,
                          body_text=email.body_text, body_html=email.body_html,
-                         idempotency_key=f"compose-{store.id}-{conversation.id}-{form.draft_key.data}",
+                         idempotency_key=idempotency_key,
                          conversation=conversation, reply_to=store.reply_to, unsubscribe_url=one_click_url)
     except NotConfigured:
         context["send_error"] = NOT_CONFIGURED

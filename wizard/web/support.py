@@ -146,6 +146,7 @@ def store(store_id: int):
     """The store's set-up, read-only: settings and draft (no password), history, links."""
     store = _store(store_id)
     _opened(store)
+    # ASCII digits only ("²".isdigit() is true, int("²") is not): anything else highlights nothing.
     return render("support/store.html", "support/store.html",
                   **_store_context(store, created=parse_id(request.args.get("created"))))
 

@@ -1,18 +1,18 @@
 """Unsubscribing from conversion reminders.
 
-Every reminder carries a signed link naming the store and the address (no
-database row is needed to make one, and the signature means nobody can
-unsubscribe someone else by editing the URL). The link opens a page with a
-button (a normal form POST with CSRF). The same token also serves RFC 8058
-one-click unsubscribe: mail clients POST ``List-Unsubscribe=One-Click`` to
-the address in the ``List-Unsubscribe`` header without any token of ours, so
-exactly that endpoint is exempt from CSRF — it can only ever unsubscribe the
-address its signed token names.
+Every reminder carries a link with an opaque random token; the stored row
+(``wizard.outbox.unsubscribe``) names the store and the address and decides
+expiry, so the URL reveals neither and nobody can unsubscribe someone else by
+editing it. The link opens a page with a button (a normal form POST with
+CSRF). The same token also serves RFC 8058 one-click unsubscribe: mail
+clients POST ``List-Unsubscribe=One-Click`` to the address in the
+``List-Unsubscribe`` header without any token of ours, so exactly that
+endpoint is exempt from CSRF — it can only ever unsubscribe the address its
+stored token names.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from itsdangerous import BadSignature, URLSafeSerializer
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from wizard.db import get_session
 from wizard.extensions import csrf
@@ -20,42 +20,37 @@ from wizard.forms import ActionForm
 from wizard.models import Store
 from wizard.outbox.queue import suppress, suppression_for
 from wizard.web.public_url import external_url
+from wizard.outbox.unsubscribe import find_token, is_expired, issue_token
 
 bp = Blueprint("unsubscribe", __name__, url_prefix="/u")
 
-# Its own salt: a token signed for anything else in the app never passes here.
-SALT = "heichat.unsubscribe.reminders"
 REASON = "unsubscribed"
+EXPIRED = 410
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+def unsubscribe_token(store_id: int, email: str, issued_for: str | None = None) -> str:
+    """A new stored token for ``email`` at store ``store_id`` (the same one again for the same ``issued_for``)."""
+    return issue_token(get_session(), store_id, email, issued_for).token
 
 
-def unsubscribe_token(store_id: int, email: str) -> str:
-    """The signed token for ``email`` at store ``store_id``."""
-    return _serializer().dumps({"store": store_id, "email": email.strip().lower()})
-
-
-def unsubscribe_urls(store_id: int, email: str) -> tuple[str, str]:
+def unsubscribe_urls(store_id: int, email: str, issued_for: str | None = None) -> tuple[str, str]:
     """Absolute URLs of the confirmation page (for the footer) and of the one-click endpoint (for the header)."""
-    token = unsubscribe_token(store_id, email)
+    token = unsubscribe_token(store_id, email, issued_for)
     # From WIZARD_PUBLIC_URL, never from the request's Host header (wizard.web.public_url).
     return (external_url("unsubscribe.confirm", token=token), external_url("unsubscribe.one_click", token=token))
 
 
-def _read(token: str) -> tuple[Store, str]:
-    """The store and address a token names; 404 for anything tampered with or unknown."""
-    try:
-        data = _serializer().loads(token)
-    except BadSignature:
-        abort(404)
-    if not isinstance(data, dict) or not isinstance(data.get("store"), int) or not isinstance(data.get("email"), str):
-        abort(404)
-    store = get_session().get(Store, data["store"])
+def _read(token: str) -> tuple[Store, str, bool]:
+    """The store and address a token names and whether it has expired; 404 for anything unknown."""
+    row = find_token(get_session(), token)
+    store = get_session().get(Store, row.store_id) if row is not None else None
     if store is None:
         abort(404)
-    return store, data["email"]
+    return store, row.email, is_expired(row)
+
+
+def _expired(store: Store):
+    return render_template("unsubscribe/page.html", store=store, expired=True, done=False, form=None), EXPIRED
 
 
 def _unsubscribe(store: Store, email: str) -> None:
@@ -65,7 +60,9 @@ def _unsubscribe(store: Store, email: str) -> None:
 @bp.route("/<token>", methods=("GET", "POST"))
 def confirm(token: str):
     """The page the footer link opens: a button, then the confirmation."""
-    store, email = _read(token)
+    store, email, expired = _read(token)
+    if expired:
+        return _expired(store)
     form = ActionForm()
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -80,7 +77,9 @@ def confirm(token: str):
 @csrf.exempt
 def one_click(token: str):
     """RFC 8058: a mail client's POST unsubscribes at once and gets 200 (never a redirect)."""
-    store, email = _read(token)
+    store, email, expired = _read(token)
+    if expired:
+        return _expired(store)
     if request.method == "GET":
         # Someone opened the header's URL in a browser: show the page with its button.
         return redirect(url_for("unsubscribe.confirm", token=token))

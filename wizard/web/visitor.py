@@ -5,10 +5,11 @@ JavaScript, htmx polls the message list every two seconds and sends messages
 without a reload; without it, the form posts normally and a reload shows new
 replies. Every request from the visitor marks the conversation as seen, which
 is how the merchant's inbox knows whether the visitor is still on the site.
+Starting conversations and writing are rate-limited per client address and
+per store; over a limit the chat says how long to wait and keeps what was
+typed. What a conversation is and does lives in ``wizard.chat``.
 """
 from __future__ import annotations
-
-import secrets
 
 from flask import Blueprint, abort, make_response, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
@@ -16,9 +17,11 @@ from sqlmodel import select
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from wizard.chat import conversations
 from wizard.db import get_session
 from wizard.forms import VisitorForm, no_nul
-from wizard.models import ChatMessage, Contact, Conversation, Store, utcnow
+from wizard.models import Conversation, Store
+from wizard.rate_limits import client_address, wait_before
 from wizard.web import render, wants_fragment
 
 bp = Blueprint("visitor", __name__, url_prefix="/s")
@@ -27,6 +30,7 @@ SESSION_KEY = "visitor_conversations"
 MAX_MESSAGE_CHARS = 2000
 # htmx stops polling when a response has this status.
 STOP_POLLING = 286
+TOO_MANY = 429
 
 
 class ChatMessageForm(FlaskForm):
@@ -45,76 +49,35 @@ def _store(slug: str) -> Store:
 
 
 def _visitor_conversation(store: Store) -> Conversation | None:
-    token = session.get(SESSION_KEY, {}).get(str(store.id))
-    if not token:
-        return None
-    return get_session().exec(
-        select(Conversation).where(Conversation.token == token, Conversation.store_id == store.id)
-    ).first()
+    return conversations.by_token(get_session(), store, session.get(SESSION_KEY, {}).get(str(store.id)))
 
 
-def _mark_seen(conversation: Conversation) -> None:
-    """The visitor is on the page right now (the inbox's "visitor gone" filter reads this)."""
-    db = get_session()
-    conversation.last_seen_at = utcnow()
-    db.add(conversation)
-    if conversation.contact_id is not None:
-        contact = db.get(Contact, conversation.contact_id)
-        if contact is not None:
-            contact.last_seen_at = conversation.last_seen_at
-            db.add(contact)
-    db.commit()
-
-
-def _messages(conversation: Conversation) -> list[ChatMessage]:
-    return list(get_session().exec(
-        select(ChatMessage).where(ChatMessage.conversation_id == conversation.id).order_by(ChatMessage.id)
-    ).all())
+def _remember(store: Store, conversation: Conversation) -> None:
+    tokens = dict(session.get(SESSION_KEY, {}))
+    tokens[str(store.id)] = conversation.token
+    session[SESSION_KEY] = tokens
 
 
 def _chat_context(store: Store, conversation: Conversation | None, **context) -> dict:
-    messages = _messages(conversation) if conversation is not None else []
+    messages = conversations.messages(get_session(), conversation) if conversation is not None else []
     context.setdefault("form", VisitorForm())
     context.setdefault("message_form", ChatMessageForm(formdata=None))
+    context.setdefault("slow_down", None)
     return dict(store=store, conversation=conversation, messages=messages,
                 last_id=messages[-1].id if messages else 0, **context)
 
 
-def _start_conversation(store: Store, form: VisitorForm) -> Conversation | None:
-    """Check the pre-chat form and open the conversation; None (errors on the form) if it is not complete."""
-    db = get_session()
-    email = (form.email.data or "").strip()
-    name = (form.name.data or "").strip()
-    errors = False
-    if store.prechat_enabled and store.prechat_email_required and not email:
-        form.email.errors.append("Please enter your email so we can reply after you leave.")
-        errors = True
-    if store.prechat_enabled and store.prechat_name_mode == "required" and not name:
-        form.name.errors.append("Please enter your name.")
-        errors = True
-    if errors:
-        return None
-    contact = None
-    if email:
-        contact = db.exec(select(Contact).where(Contact.store_id == store.id, Contact.email == email)).first()
-        if contact is None:
-            contact = Contact(store_id=store.id, email=email, name=name or None)
-        else:
-            contact.last_seen_at = utcnow()
-            contact.name = name or contact.name
-        db.add(contact)
-        db.flush()
-    conversation = Conversation(store_id=store.id, contact_id=contact.id if contact else None,
-                                token=secrets.token_urlsafe(24))
-    db.add(conversation)
-    db.flush()
-    if (form.message.data or "").strip():
-        db.add(ChatMessage(conversation_id=conversation.id, author="visitor", body=form.message.data.strip()))
-    db.commit()
-    tokens = dict(session.get(SESSION_KEY, {}))
-    tokens[str(store.id)] = conversation.token
-    session[SESSION_KEY] = tokens
-    return conversation
+def _wait(action: str, store: Store) -> int | None:
+    """Seconds to wait before ``action`` is allowed again for this client and store, or None (counted)."""
+    return wait_before(action, address=client_address(), store=str(store.id))
+
+
+def _slowed_down(response, wait: int):
+    """The in-chat "slow down" answer: a 429 page without JavaScript, a swappable 200 fragment for htmx."""
+    response.headers["Retry-After"] = str(wait)
+    if not wants_fragment():
+        response.status_code = TOO_MANY
+    return response
 
 
 @bp.route("/<slug>/chat", methods=("GET", "POST"))
@@ -124,10 +87,20 @@ def chat(slug: str):
     form = VisitorForm()
     conversation = _visitor_conversation(store)
     if conversation is None and form.validate_on_submit():
-        if _start_conversation(store, form) is not None:
+        entry = conversations.PreChat(form.name.data or "", form.email.data or "", form.message.data or "")
+        problems = conversations.prechat_problems(store, entry)
+        for field, text in problems.items():
+            form[field].errors.append(text)
+        if not problems:
+            wait = _wait("chat_start", store)
+            if wait is not None:
+                page = make_response(render_template("visitor/chat.html",
+                                                     **_chat_context(store, None, form=form, slow_down=wait)))
+                return _slowed_down(page, wait)
+            _remember(store, conversations.start_conversation(get_session(), store, entry))
             return redirect(url_for("visitor.chat", slug=store.slug))
     if conversation is not None:
-        _mark_seen(conversation)
+        conversations.mark_seen(get_session(), conversation)
     return render_template("visitor/chat.html", **_chat_context(store, conversation, form=form))
 
 
@@ -140,7 +113,7 @@ def messages(slug: str):
         if wants_fragment():
             return make_response("", STOP_POLLING)
         return redirect(url_for("visitor.chat", slug=store.slug))
-    _mark_seen(conversation)
+    conversations.mark_seen(get_session(), conversation)
     if request.method == "GET":
         if not wants_fragment():
             return redirect(url_for("visitor.chat", slug=store.slug))
@@ -152,9 +125,13 @@ def messages(slug: str):
         return response
     message_form = ChatMessageForm()
     if message_form.validate_on_submit():
-        db = get_session()
-        db.add(ChatMessage(conversation_id=conversation.id, author="visitor", body=message_form.body.data.strip()))
-        db.commit()
+        wait = _wait("chat_message", store)
+        if wait is not None:
+            # The form keeps the typed text; the visitor sends it again after the wait.
+            return _slowed_down(render("visitor/chat.html", "visitor/_conversation.html",
+                                       **_chat_context(store, conversation, message_form=message_form,
+                                                       slow_down=wait)), wait)
+        conversations.add_message(get_session(), conversation, "visitor", message_form.body.data)
         if not wants_fragment():
             return redirect(url_for("visitor.chat", slug=store.slug))
         message_form = ChatMessageForm(formdata=None)

@@ -1,0 +1,135 @@
+"""Conversations: starting one from the pre-chat form, messages, presence, and
+which conversations claim the same email address.
+
+A visitor types a name and an address; neither is verified. So each
+conversation keeps the name and address it was started with, and a visitor's
+submission never changes an existing contact: the contact (the address book
+entry the inbox and the outbox use to reach an address) is created once, with
+the first name given, and later conversations that give the same address are
+linked to it but keep their own name. ``address_claims`` lets the inbox show
+the merchant when several conversations claim one address.
+"""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from wizard.models import ChatMessage, Contact, Conversation, Store, utcnow
+
+EMAIL_REQUIRED = "Please enter your email so we can reply after you leave."
+NAME_REQUIRED = "Please enter your name."
+
+
+@dataclass(frozen=True)
+class PreChat:
+    """What the visitor typed into the pre-chat form (already shape-checked by the form)."""
+
+    name: str = ""
+    email: str = ""
+    message: str = ""
+
+
+def prechat_problems(store: Store, entry: PreChat) -> dict[str, str]:
+    """What the store's pre-chat settings require and the entry lacks, per field."""
+    problems = {}
+    if store.prechat_enabled and store.prechat_email_required and not entry.email.strip():
+        problems["email"] = EMAIL_REQUIRED
+    if store.prechat_enabled and store.prechat_name_mode == "required" and not entry.name.strip():
+        problems["name"] = NAME_REQUIRED
+    return problems
+
+
+def _contact_for(session: Session, store: Store, email: str, name: str) -> Contact:
+    """The store's contact for ``email``, created with ``name`` if there is none; an existing one is left as it is."""
+    statement = select(Contact).where(Contact.store_id == store.id, Contact.email == email)
+    contact = session.exec(statement).first()
+    if contact is not None:
+        return contact
+    contact = Contact(store_id=store.id, email=email, name=name or None)
+    session.add(contact)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Two first conversations with this address at once: use the other one's.
+        session.rollback()
+        contact = session.exec(statement).first()
+        if contact is None:
+            raise
+    return contact
+
+
+def start_conversation(session: Session, store: Store, entry: PreChat) -> Conversation:
+    """Open a conversation with the name and address the visitor gave (commits)."""
+    email, name = entry.email.strip(), entry.name.strip()
+    contact = _contact_for(session, store, email, name) if email else None
+    conversation = Conversation(store_id=store.id, contact_id=contact.id if contact else None,
+                                visitor_name=name or None, visitor_email=email or None,
+                                token=secrets.token_urlsafe(24))
+    session.add(conversation)
+    session.flush()
+    if entry.message.strip():
+        session.add(ChatMessage(conversation_id=conversation.id, author="visitor", body=entry.message.strip()))
+    session.commit()
+    return conversation
+
+
+def by_token(session: Session, store: Store, token: str | None) -> Conversation | None:
+    """The store's conversation a visitor's browser holds the token of."""
+    if not token:
+        return None
+    return session.exec(
+        select(Conversation).where(Conversation.token == token, Conversation.store_id == store.id)).first()
+
+
+def mark_seen(session: Session, conversation: Conversation) -> None:
+    """The visitor is on the page right now (the inbox's "visitor gone" filter reads this; commits)."""
+    conversation.last_seen_at = utcnow()
+    session.add(conversation)
+    if conversation.contact_id is not None:
+        contact = session.get(Contact, conversation.contact_id)
+        if contact is not None:
+            contact.last_seen_at = conversation.last_seen_at
+            session.add(contact)
+    session.commit()
+
+
+def messages(session: Session, conversation: Conversation) -> list[ChatMessage]:
+    """The conversation's own messages, oldest first."""
+    return list(session.exec(
+        select(ChatMessage).where(ChatMessage.conversation_id == conversation.id).order_by(ChatMessage.id)).all())
+
+
+def add_message(session: Session, conversation: Conversation, author: str, body: str) -> ChatMessage:
+    """Append a message by ``author`` (visitor | merchant) (commits)."""
+    message = ChatMessage(conversation_id=conversation.id, author=author, body=body.strip())
+    session.add(message)
+    session.commit()
+    return message
+
+
+def address_claims(session: Session, store_id: int, emails: Iterable[str | None]) -> dict[str, int]:
+    """How many of the store's conversations give each of ``emails``."""
+    wanted = sorted({email for email in emails if email})
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(Conversation.visitor_email, func.count(Conversation.id))
+        .where(Conversation.store_id == store_id, Conversation.visitor_email.in_(wanted))
+        .group_by(Conversation.visitor_email)).all()
+    return {email: count for email, count in rows}
+
+
+def other_claims(session: Session, conversation: Conversation) -> list[Conversation]:
+    """The store's other conversations that give the same address, newest first."""
+    if not conversation.visitor_email:
+        return []
+    return list(session.exec(
+        select(Conversation).where(Conversation.store_id == conversation.store_id,
+                                   Conversation.visitor_email == conversation.visitor_email,
+                                   Conversation.id != conversation.id)
+        .order_by(Conversation.id.desc())).all())
