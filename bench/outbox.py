@@ -155,7 +155,7 @@ def queue_follow_ups(app, port: int, count: int, held: bool = False) -> list[str
                       send_limit_per_minute=0)
         session.add(store)
         session.commit()
-        session.add(SmtpSettings(store_id=store.id, provider="other", host="127.0.0.1", port=port, security="starttls",
+        session.add(SmtpSettings(store_id=store.id, provider="custom", host="127.0.0.1", port=port, security="starttls",
                                  sender_name="Blue Fern Support", sender_email=USERNAME, username=USERNAME,
                                  password_encrypted=box.encrypt(PASSWORD), fingerprint="bench", tested=True))
         session.commit()
