@@ -54,6 +54,9 @@ def diagnosis_data() -> dict:
     for rule in data["rule"]:
         if "pattern" in rule:
             rule["regex"] = re.compile(rule["pattern"], re.IGNORECASE)
+    unknown_quotas = {r["quota"] for r in data["rule"] if "quota" in r} - set(data.get("quota", {}))
+    if unknown_quotas:
+        raise ValueError(f"diagnosis.toml: rules name unknown quotas {unknown_quotas}")
     unknown = {r["category"] for r in data["rule"]} - set(CATEGORIES)
     missing = set(CATEGORIES) - set(data["category"])
     if unknown or missing:
@@ -94,7 +97,8 @@ def _rule_matches(rule: dict, stage: str, reply: "Reply", target) -> bool:
     if "regex" in rule and not rule["regex"].search(reply.text):
         return False
     if "mentions" in rule:
-        named = bool(target.sender_email) and target.sender_email.lower() in reply.text.lower()
+        sender = getattr(target, "sender_email", "") or ""
+        named = bool(sender) and sender.lower() in reply.text.lower()
         if named != (rule["mentions"] == "sender"):
             return False
     return True

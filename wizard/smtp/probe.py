@@ -13,8 +13,9 @@ import ipaddress
 import re
 import smtplib
 import socket
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -127,24 +128,25 @@ def planned_stages(security: str, sending: bool = False) -> list[str]:
     return stages + (["recipient", "data"] if sending else [])
 
 
+# Look-ups run on long-lived threads: ``getaddrinfo`` has no deadline of its
+# own, and starting a thread per look-up costs more than the look-up itself.
+# A look-up that hangs holds one thread until the system resolver gives up.
+_LOOKUPS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="smtp-dns")
+
+
 def resolve(host: str, port: int, timeout: float) -> list[tuple]:
     """``getaddrinfo`` with a deadline (the C call itself has none)."""
-    outcome: dict = {}
-
-    def lookup():
-        try:
-            outcome["addresses"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except Exception as exc:  # handed to the caller below
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=lookup, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise socket.timeout(f"looking up {host} took longer than {timeout:.0f} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["addresses"]
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    pending = _LOOKUPS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        return pending.result(timeout)
+    except FuturesTimeout:
+        raise socket.timeout(f"looking up {host} took longer than {timeout:.0f} s") from None
 
 
 def resolve_with_nameserver(nameserver: str, host: str, port: int, timeout: float) -> list[tuple]:
