@@ -43,8 +43,9 @@ def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
             context = ssl.create_default_context()
             if ca_file:
                 context.load_verify_locations(cafile=ca_file)
-            if key[-1] is not None:
-                _contexts[key] = context
+            if key != (None,) and key[1] is None:
+                return context  # a bundle that could not be read: not worth keeping
+            _contexts[key] = context
     return context
 
 
