@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import tempfile
-from pathlib import Path
 
 import pytest
 
