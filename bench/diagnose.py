@@ -9,7 +9,13 @@ probe in-process, and prints each time, the worst case and its ratio to the
 timeout. The goal: every failure within timeout + 1 s, a healthy server
 within 1 s.
 
-    .venv/bin/python bench/diagnose.py [--timeout 5]
+Then, against one loopback aiosmtpd server in the same run, a healthy Test
+Connection in-process (``probe_smtp``) against raw smtplib doing the same
+stages (connect, EHLO, STARTTLS, EHLO, AUTH, MAIL FROM, RSET, QUIT with one
+TLS context built beforehand), alternating, medians of ``--rounds``; the
+goal is a ratio ≤ 1.2.
+
+    .venv/bin/python bench/diagnose.py [--timeout 5] [--rounds 15]
 """
 from __future__ import annotations
 
@@ -17,6 +23,9 @@ import argparse
 import json
 import logging
 import os
+import smtplib
+import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from dns_server import DnsTestServer  # noqa: E402
-from failure_peers import SCENARIOS, SMTP_PASSWORD, SMTP_USERNAME  # noqa: E402
+from failure_peers import SCENARIOS, SMTP_PASSWORD, SMTP_USERNAME, aiosmtpd  # noqa: E402
 from wizard.devmailbox.certs import ensure_self_signed_cert  # noqa: E402
 from wizard.smtp.message import build_test_email  # noqa: E402
 from wizard.smtp.probe import SmtpTarget, probe_smtp  # noqa: E402
@@ -53,11 +62,42 @@ def run_probe(target: SmtpTarget, send: bool) -> float:
     return time.monotonic() - began
 
 
+def raw_smtplib(port: int, context: ssl.SSLContext) -> float:
+    """The same stages as a healthy Test Connection, with plain smtplib."""
+    began = time.monotonic()
+    client = smtplib.SMTP("localhost", port, local_hostname="heichat-wizard.localdomain", timeout=5)
+    client.ehlo()
+    client.starttls(context=context)
+    client.ehlo()
+    client.login(SMTP_USERNAME, SMTP_PASSWORD)
+    client.mail(SMTP_USERNAME)
+    client.rset()
+    client.quit()
+    return time.monotonic() - began
+
+
+def compare_with_smtplib(certs, rounds: int) -> tuple[float, float]:
+    """Medians (seconds) of a healthy probe and of raw smtplib, same server, alternating."""
+    context = ssl.create_default_context(cafile=str(certs[0]))
+    probes, raws = [], []
+    with aiosmtpd(certs) as peer:
+        target = SmtpTarget(host="localhost", port=peer["port"], security="starttls", username=SMTP_USERNAME,
+                            password=SMTP_PASSWORD, sender_email=SMTP_USERNAME, timeout=5.0, greeting_timeout=5.0,
+                            ca_file=str(certs[0]))
+        run_probe(target, False)  # warm-up: imports, the cached TLS context
+        raw_smtplib(peer["port"], context)
+        for _ in range(rounds):
+            probes.append(run_probe(target, False))
+            raws.append(raw_smtplib(peer["port"], context))
+    return statistics.median(probes), statistics.median(raws)
+
+
 def main() -> int:
     # The peers log every refused handshake (on purpose here); keep the table readable.
     logging.getLogger("mail.log").setLevel(logging.CRITICAL)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=15)
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-diagnose-"))
     certs = ensure_self_signed_cert(work, "bench")
@@ -100,9 +140,14 @@ def main() -> int:
           f"({worst[2] / options.timeout:.2f} × timeout; goal ≤ {(options.timeout + 1) / options.timeout:.2f}), "
           f"{max(r[3] for r in failures):.2f} s in-process")
     print(f"healthy loopback server: {healthy[2]:.2f} s by the CLI, {healthy[3] * 1000:.0f} ms in-process (goal < 1 s)")
+    probe_median, raw_median = compare_with_smtplib(certs, options.rounds)
+    ratio = probe_median / raw_median
+    print(f"healthy Test Connection vs raw smtplib (same server, medians of {options.rounds}): "
+          f"{probe_median * 1000:.1f} ms vs {raw_median * 1000:.1f} ms, ratio {ratio:.2f} (goal ≤ 1.2)")
     mismatches = [r for r in rows if r[0] != r[1]]
     late = [r for r in failures if r[2] > options.timeout + 1]
-    return 1 if mismatches or late else 0
+    slow = healthy[2] > 1.0 or ratio > 1.2
+    return 1 if mismatches or late or slow else 0
 
 
 if __name__ == "__main__":

@@ -156,7 +156,7 @@ def queue_follow_ups(app, port: int, count: int, held: bool = False) -> list[str
                       send_limit_per_minute=0)
         session.add(store)
         session.commit()
-        settings = SmtpSettings(store_id=store.id, provider="other", host="127.0.0.1", port=port, security="starttls",
+        settings = SmtpSettings(store_id=store.id, provider="custom", host="127.0.0.1", port=port, security="starttls",
                                 sender_name="Blue Fern Support", sender_email=USERNAME, username=USERNAME,
                                 password_encrypted="", fingerprint="bench", tested=True)
         settings.password_encrypted, settings.password_binding = box.seal(PASSWORD, saved_identity(settings))

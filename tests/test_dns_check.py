@@ -115,9 +115,9 @@ def test_resolver_joins_strings_follows_truncation_and_sorts_mx(resolver):
         ("redirect.test", "sendgrid", "pass"),
         ("redirect-with-all.test", "sendgrid", "provider_missing"),  # redirect= ignored next to -all
         ("outlookonly.test", "gmail", "provider_missing"),
-        ("outlookonly.test", "outlook", "pass"),
+        ("outlookonly.test", "microsoft365", "pass"),
         ("outlookonly.test", None, "pass"),
-        ("outlookonly.test", "other", "pass"),
+        ("outlookonly.test", "custom", "pass"),
         ("bare.test", "gmail", "missing"),
         ("twospf.test", "gmail", "invalid"),
         ("ten.test", "gmail", "pass"),
@@ -270,12 +270,12 @@ def test_unknown_provider_is_refused(resolver):
     ("value", "expected"),
     [
         ("owner@workspace.test", "gmail"),
-        ("m365.test", "outlook"),
+        ("m365.test", "microsoft365"),
         ("zohobiz.test", "zoho"),
         ("selfhosted.test", None),  # the preferred MX decides, not a backup
         ("bare.test", None),
         ("Someone@GMAIL.com", "gmail"),
-        ("someone@hotmail.com", "outlook"),
+        ("someone@hotmail.com", "microsoft365"),
         ("someone@zohomail.com", "zoho"),
     ],
 )

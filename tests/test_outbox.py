@@ -33,7 +33,7 @@ def secret_box(app) -> SecretBox:
 
 
 def make_store(app, server, *, slug: str = "blue-fern", per_minute: int = 0, per_day: int | None = None,
-               provider: str = "other", password: str = SMTP_PASSWORD) -> int:
+               provider: str = "custom", password: str = SMTP_PASSWORD) -> int:
     """A store whose saved SMTP settings point at ``server``; returns its id."""
     with Session(app.extensions["db_engine"]) as session:
         store = Store(name="Blue Fern Shop", slug=slug, reply_to=REPLY_TO, send_limit_per_minute=per_minute,
@@ -392,7 +392,7 @@ def test_daily_limit_comes_from_the_store_or_the_provider():
     assert daily_limit(store, free, catalogue) == 500
     assert daily_limit(store, service, catalogue) == 0
     assert daily_limit(Store(name="S", slug="s", send_limit_per_day=40), free, catalogue) == 40
-    assert catalogue.get("outlook").daily_limit == 10000
+    assert catalogue.get("microsoft365").daily_limit == 10000
 
 
 def test_server_stopped_mid_batch_and_restarted_loses_nothing(app, certs):

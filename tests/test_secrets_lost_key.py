@@ -48,7 +48,7 @@ def test_start_up_refuses_to_replace_a_lost_key_over_stored_secrets(tmp_path, da
     app = app_on(instance, database_url)
     merchant = sign_up(app.test_client())
     enable_prechat(merchant)
-    merchant.post("/wizard/provider", {"provider": "other"})
+    merchant.post("/wizard/provider", {"provider": "custom"})
     merchant.post("/wizard/smtp", smtp_form(type("S", (), {"port": 587, "mode": "starttls"})))
     app.extensions["db_engine"].dispose()
 

@@ -57,10 +57,10 @@ SUGGESTED = {"host": "smtp.suggested.example.com", "port": "465", "security": "s
 def test_create_list_and_revoke(app, merchant):
     store = store_id_of(app, OWNER)
     agent = support_agent(app)
-    path = make_link(agent, store, provider="other", note="Try port 465", **SUGGESTED)
+    path = make_link(agent, store, provider="custom", note="Try port 465", **SUGGESTED)
     row = link_row(app)
     assert row.store_id == store and row.target == "smtp" and row.note == "Try port 465"
-    assert row.prefill == {"provider": "other", **SUGGESTED}
+    assert row.prefill == {"provider": "custom", **SUGGESTED}
     assert timedelta(days=6, hours=23) < share_links.as_utc(row.expires_at) - utcnow() <= timedelta(days=7)
     # The token carries only the row id, signed with the app's key and the links' own salt.
     token = path.rsplit("/", 1)[1]
@@ -144,7 +144,7 @@ def test_a_password_is_never_accepted_into_a_link(app, merchant):
         assert "never carry a password" in response.get_data(as_text=True)
         assert SMTP_PASSWORD not in response.get_data(as_text=True)
         with pytest.raises(share_links.PasswordRefused):
-            share_links.clean_prefill({"host": "smtp.example.com", key: "secret"}, ["other"])
+            share_links.clean_prefill({"host": "smtp.example.com", key: "secret"}, ["custom"])
     assert link_row(app) is None
 
 
@@ -294,7 +294,7 @@ def test_accepting_a_provider_applies_its_preset_first(app, merchant, starttls_s
     assert store_row.provider == "sendgrid" and draft.provider == "sendgrid"
     assert (draft.host, draft.port, draft.username) == ("smtp.sendgrid.net", "587", "apikey")
     assert (draft.sender_name, draft.sender_email) == ("Blue Fern Help", "help@bluefern.example.com")
-    assert saved.provider == "other"
+    assert saved.provider == "custom"
 
 
 def test_dismiss_forgets_the_suggestion_and_changes_nothing(app, merchant, starttls_server):

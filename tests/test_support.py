@@ -228,9 +228,9 @@ def test_send_to_support_partial_only_for_failed_finished_tests(app, merchant, s
     run_connection_test(merchant)
     with Session(app.extensions["db_engine"]) as db:
         failed = db.exec(select(ConnectionTest)).one()
-    ok = ConnectionTest(id=5, store_id=1, provider="other", host="h", port=587, security="starttls", username="u",
+    ok = ConnectionTest(id=5, store_id=1, provider="custom", host="h", port=587, security="starttls", username="u",
                         sender_email="s@example.com", fingerprint="f", ok=True, status="finished")
-    running = ConnectionTest(id=6, store_id=1, provider="other", host="h", port=587, security="starttls", username="u",
+    running = ConnectionTest(id=6, store_id=1, provider="custom", host="h", port=587, security="starttls", username="u",
                              sender_email="s@example.com", fingerprint="f", ok=False, status="running")
     send = SendLog(id=7, store_id=1, sender="s", recipient="r@example.com", subject="x", message_id="m", ok=False,
                    stage="data", category="sender_rejected")

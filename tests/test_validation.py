@@ -18,7 +18,7 @@ SENDGRID_KEY = "SG." + "a" * 22 + "." + "b" * 43
 BASE = {
     "gmail": dict(host="smtp.gmail.com", port="587", security="starttls", sender_name="Blue Fern Support",
                   sender_email="support@bluefern.com", username="support@bluefern.com", password=APP_PASSWORD),
-    "outlook": dict(host="smtp.office365.com", port="587", security="starttls", sender_name="Blue Fern Support",
+    "microsoft365": dict(host="smtp.office365.com", port="587", security="starttls", sender_name="Blue Fern Support",
                     sender_email="support@bluefern.com", username="support@bluefern.com", password="mailbox-pass"),
     "zoho": dict(host="smtp.zoho.com", port="587", security="starttls", sender_name="Blue Fern Support",
                  sender_email="support@bluefern.com", username="support@bluefern.com", password="zoho-pass"),
@@ -30,7 +30,7 @@ BASE = {
                 sender_email="support@bluefern.com", username="AKIAIOSFODNN7EXAMPLE", password="ses-smtp-pass"),
     "brevo": dict(host="smtp-relay.brevo.com", port="587", security="starttls", sender_name="Blue Fern Support",
                   sender_email="support@bluefern.com", username="support@bluefern.com", password="xsmtpsib-key"),
-    "other": dict(host="mail.bluefern.com", port="587", security="starttls", sender_name="Blue Fern Support",
+    "custom": dict(host="mail.bluefern.com", port="587", security="starttls", sender_name="Blue Fern Support",
                   sender_email="support@bluefern.com", username="support@bluefern.com", password="pass"),
 }
 
@@ -39,15 +39,15 @@ CASES = [
     # port / security
     ("gmail", {"port": "465", "security": "starttls"}, "port", "port_security_mismatch", "error"),
     ("gmail", {"port": "587", "security": "ssl"}, "port", "port_security_mismatch", "error"),
-    ("other", {"port": "25"}, "port", "port_25_blocked", "hint"),
+    ("custom", {"port": "25"}, "port", "port_25_blocked", "hint"),
     ("gmail", {"port": "2525"}, "port", "port_not_offered", "hint"),
     ("sendgrid", {"port": "2525"}, "port", "port_2525_alternative", "hint"),
-    ("other", {"port": "abc"}, "port", "port_not_number", "error"),
-    ("other", {"port": "-5"}, "port", "port_not_number", "error"),
-    ("other", {"port": "0"}, "port", "port_out_of_range", "error"),
-    ("other", {"port": "70000"}, "port", "port_out_of_range", "error"),
-    ("other", {"port": "8587"}, "port", "port_unusual", "hint"),
-    ("other", {"security": "tls1.0"}, "security", "security_invalid", "error"),
+    ("custom", {"port": "abc"}, "port", "port_not_number", "error"),
+    ("custom", {"port": "-5"}, "port", "port_not_number", "error"),
+    ("custom", {"port": "0"}, "port", "port_out_of_range", "error"),
+    ("custom", {"port": "70000"}, "port", "port_out_of_range", "error"),
+    ("custom", {"port": "8587"}, "port", "port_unusual", "hint"),
+    ("custom", {"security": "tls1.0"}, "security", "security_invalid", "error"),
     # host
     ("gmail", {"host": "smtp://smtp.gmail.com"}, "host", "host_has_scheme", "error"),
     ("gmail", {"host": "https://smtp.gmail.com/settings"}, "host", "host_has_scheme", "error"),
@@ -55,20 +55,20 @@ CASES = [
     ("gmail", {"host": "smtp.gmail.com:587"}, "host", "host_has_port", "error"),
     ("gmail", {"host": "smtp. gmail.com"}, "host", "host_has_spaces", "error"),
     ("gmail", {"host": "support@gmail.com"}, "host", "host_is_email", "error"),
-    ("other", {"host": "smtp_mail..example"}, "host", "host_invalid", "error"),
+    ("custom", {"host": "smtp_mail..example"}, "host", "host_invalid", "error"),
     ("gmail", {"host": "imap.gmail.com"}, "host", "host_read_only", "error"),
-    ("outlook", {"host": "outlook.office365.com"}, "host", "host_read_only", "error"),
-    ("other", {"host": "pop.bluefern.com"}, "host", "host_looks_read_only", "hint"),
+    ("microsoft365", {"host": "outlook.office365.com"}, "host", "host_read_only", "error"),
+    ("custom", {"host": "pop.bluefern.com"}, "host", "host_looks_read_only", "hint"),
     ("gmail", {"host": "smtp.sendgrid.net"}, "host", "host_other_provider", "hint"),
     ("gmail", {"host": "smtp.gmial.com"}, "host", "host_near_miss", "hint"),
-    ("other", {"host": "smtp.sendgird.net"}, "host", "host_near_miss", "hint"),
+    ("custom", {"host": "smtp.sendgird.net"}, "host", "host_near_miss", "hint"),
     ("gmail", {"host": "mail.bluefern.com"}, "host", "host_not_provider", "hint"),
     ("ses", {"host": "email-smtp.us-east-7.amazonaws.com"}, "host", "ses_region_unknown", "hint"),
     ("ses", {"host": "email-smtp.virginia.amazonaws.com"}, "host", "ses_host_malformed", "error"),
     # username
     ("sendgrid", {"username": "owner@bluefern.com"}, "username", "sendgrid_username_apikey", "error"),
     ("gmail", {"username": "support"}, "username", "username_full_address", "hint"),
-    ("outlook", {"username": "support"}, "username", "username_full_address", "hint"),
+    ("microsoft365", {"username": "support"}, "username", "username_full_address", "hint"),
     ("zoho", {"username": "support"}, "username", "username_full_address", "hint"),
     ("brevo", {"username": "support"}, "username", "username_full_address", "hint"),
     ("ses", {"username": "owner@bluefern.com"}, "username", "ses_username_generated", "error"),
@@ -76,7 +76,7 @@ CASES = [
     ("mailgun", {"username": "postmaster"}, "username", "mailgun_username_domain", "hint"),
     # sender email vs username
     ("gmail", {"sender_email": "hello@bluefern.com"}, "sender_email", "sender_alias_send_as", "hint"),
-    ("outlook", {"sender_email": "hello@bluefern.com"}, "sender_email", "sender_alias_send_as", "hint"),
+    ("microsoft365", {"sender_email": "hello@bluefern.com"}, "sender_email", "sender_alias_send_as", "hint"),
     ("zoho", {"sender_email": "hello@bluefern.com"}, "sender_email", "sender_alias_send_as", "hint"),
     ("sendgrid", {}, "sender_email", "sender_verified_required", "hint"),
     ("ses", {}, "sender_email", "sender_verified_required", "hint"),
@@ -85,24 +85,24 @@ CASES = [
     ("sendgrid", {"sender_email": "bluefern.shop@gmail.com"}, "sender_email", "sender_free_mailbox", "hint"),
     ("gmail", {"sender_email": "bluefern.shop@gmail.com", "username": "bluefern.shop@gmail.com"},
      "sender_email", "sender_free_mailbox", "hint"),
-    ("other", {"sender_email": "not-an-address"}, "sender_email", "sender_email_invalid", "error"),
+    ("custom", {"sender_email": "not-an-address"}, "sender_email", "sender_email_invalid", "error"),
     # password
     ("gmail", {"password": "my-normal-google-password"}, "password", "gmail_app_password", "hint"),
     ("sendgrid", {"password": "my-sendgrid-login"}, "password", "sendgrid_api_key", "hint"),
-    ("other", {"password": ""}, "password", "password_required", "error"),
+    ("custom", {"password": ""}, "password", "password_required", "error"),
     # sender name
-    ("other", {"sender_name": ""}, "sender_name", "required", "error"),
-    ("other", {"sender_name": "B" * 71}, "sender_name", "sender_name_too_long", "error"),
-    ("other", {"sender_name": "support@bluefern.com"}, "sender_name", "sender_name_is_address", "hint"),
+    ("custom", {"sender_name": ""}, "sender_name", "required", "error"),
+    ("custom", {"sender_name": "B" * 71}, "sender_name", "sender_name_too_long", "error"),
+    ("custom", {"sender_name": "support@bluefern.com"}, "sender_name", "sender_name_is_address", "hint"),
     # control characters in any field
-    ("other", {"sender_name": "Blue\r\nBcc: victim@example.com"}, "sender_name", "control_characters", "error"),
-    ("other", {"host": "mail.bluefern.com\n"}, "host", "control_characters", "error"),
-    ("other", {"sender_email": "support@bluefern.com\r\nBcc: x@y.com"}, "sender_email", "control_characters", "error"),
-    ("other", {"username": "support\x00"}, "username", "control_characters", "error"),
-    ("other", {"password": "pa\nss"}, "password", "control_characters", "error"),
-    ("other", {"port": "587\r"}, "port", "control_characters", "error"),
-    ("other", {"security": "starttls\n"}, "security", "control_characters", "error"),
-    ("other", {"sender_name": "Blue\tFern"}, "sender_name", "control_characters", "error"),
+    ("custom", {"sender_name": "Blue\r\nBcc: victim@example.com"}, "sender_name", "control_characters", "error"),
+    ("custom", {"host": "mail.bluefern.com\n"}, "host", "control_characters", "error"),
+    ("custom", {"sender_email": "support@bluefern.com\r\nBcc: x@y.com"}, "sender_email", "control_characters", "error"),
+    ("custom", {"username": "support\x00"}, "username", "control_characters", "error"),
+    ("custom", {"password": "pa\nss"}, "password", "control_characters", "error"),
+    ("custom", {"port": "587\r"}, "port", "control_characters", "error"),
+    ("custom", {"security": "starttls\n"}, "security", "control_characters", "error"),
+    ("custom", {"sender_name": "Blue\tFern"}, "sender_name", "control_characters", "error"),
 ]
 
 
@@ -129,7 +129,7 @@ def test_each_check_reports_its_code_next_to_its_field(provider, changes, field,
 
 def test_hints_are_worded_for_the_provider():
     gmail = next(f for f in findings_for("gmail", {"sender_email": "hello@bluefern.com"}) if f.code == "sender_alias_send_as")
-    outlook = next(f for f in findings_for("outlook", {"sender_email": "hello@bluefern.com"}) if f.code == "sender_alias_send_as")
+    outlook = next(f for f in findings_for("microsoft365", {"sender_email": "hello@bluefern.com"}) if f.code == "sender_alias_send_as")
     assert "Send mail as" in gmail.text
     assert "Send As" in outlook.text and "Send mail as" not in outlook.text
     near = next(f for f in findings_for("gmail", {"host": "smtp.gmial.com"}) if f.code == "host_near_miss")
@@ -154,7 +154,7 @@ ENDPOINT_CASES = [
     ("gmail", {"host": "imap.gmail.com"}, "host", "host_read_only"),
     ("sendgrid", {"username": "owner@bluefern.com"}, "username", "sendgrid_username_apikey"),
     ("gmail", {"password": "my-normal-google-password"}, "password", "gmail_app_password"),
-    ("other", {"sender_name": "support@bluefern.com"}, "sender_name", "sender_name_is_address"),
+    ("custom", {"sender_name": "support@bluefern.com"}, "sender_name", "sender_name_is_address"),
 ]
 
 

@@ -16,7 +16,7 @@ def enable_prechat(merchant, htmx=False):
 
 
 def choose_other(merchant, htmx=False):
-    return merchant.post("/wizard/provider", {"provider": "other", "ses_region": "us-east-1"}, htmx=htmx)
+    return merchant.post("/wizard/provider", {"provider": "custom", "ses_region": "us-east-1"}, htmx=htmx)
 
 
 def run_wizard(merchant, server, htmx: bool):

@@ -57,6 +57,7 @@ def preset_values(preset: ProviderPreset, region: str | None, member_email: str)
     username = {"apikey": "apikey", "email": member_email, "account_email": member_email}.get(preset.username_rule, "")
     if preset.key == LOCAL_KEY:
         username = member_email
+    host = preset.host_for_account(host, preset.account_kind(member_email))  # Zoho: smtppro for own domains
     return {"host": host, "port": str(preset.port), "security": preset.security, "username": username}
 
 

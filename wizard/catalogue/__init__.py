@@ -70,6 +70,19 @@ class ProviderPreset:
     # lower one for a sender on a free consumer domain (@gmail.com …; 0: same).
     daily_limit: int = 0
     free_mail_daily_limit: int = 0
+    # Other names the diagnostic commands accept for this key (old keys).
+    aliases: tuple[str, ...] = ()
+    # Extra host shapes: a FIPS endpoint per region where the provider has one.
+    fips_host_template: str = ""
+    fips_regions: tuple[str, ...] = ()
+    # Own-domain (organisation) accounts sign in at another host than
+    # personal ones: the first label of the host changes (smtp → smtppro).
+    personal_host_label: str = ""
+    organisation_host_label: str = ""
+    personal_domains: tuple[str, ...] = ()
+    # Accounts that accept only OAuth sign-in (no password over SMTP at all).
+    oauth_only_domains: tuple[str, ...] = ()
+    oauth_only_hosts: tuple[str, ...] = ()
 
     def offers(self, port: int, security: str | None = None) -> bool:
         return any(o.port == port and (security is None or o.security == security) for o in self.ports)
@@ -85,7 +98,30 @@ class ProviderPreset:
     def matches_host(self, host: str) -> bool:
         if host in self.hosts:
             return True
-        return bool(self.host_template) and template_region(self.host_template, host) is not None
+        return self.region_of(host) is not None
+
+    def region_of(self, host: str) -> tuple[str, bool] | None:
+        """``(region, fips)`` when ``host`` has this provider's regional shape."""
+        for template, fips in ((self.host_template, False), (self.fips_host_template, True)):
+            region = template_region(template, host) if template else None
+            if region is not None:
+                return region, fips
+        return None
+
+    def account_kind(self, sender_email: str) -> str | None:
+        """``personal`` or ``organisation`` for a provider with two kinds of host."""
+        if not self.organisation_host_label or "@" not in (sender_email or ""):
+            return None
+        domain = sender_email.rsplit("@", 1)[1].strip().lower()
+        return "personal" if domain in self.personal_domains else "organisation"
+
+    def host_for_account(self, host: str, kind: str | None) -> str:
+        """``host`` with its first label switched to the one for ``kind`` accounts."""
+        label = {"personal": self.personal_host_label, "organisation": self.organisation_host_label}.get(kind or "")
+        first, dot, rest = host.partition(".")
+        if not label or not dot or first not in {self.personal_host_label, self.organisation_host_label}:
+            return host
+        return f"{label}.{rest}"
 
 
 @dataclass(frozen=True)
@@ -104,6 +140,13 @@ class Catalogue:
 
     def get(self, key: str | None) -> ProviderPreset | None:
         return self.providers.get(key or "")
+
+    def resolve_key(self, name: str | None) -> str | None:
+        """The catalogue key for ``name`` (a key or one of its aliases), else None."""
+        name = (name or "").strip().lower()
+        if name in self.providers:
+            return name
+        return next((p.key for p in self.providers.values() if name in p.aliases), None)
 
     def visible(self, include_local: bool) -> list[ProviderPreset]:
         return [p for p in self.providers.values() if include_local or p.key != LOCAL_KEY]
@@ -170,6 +213,14 @@ def _preset(raw: dict) -> ProviderPreset:
         dkim_help=raw.get("dkim_help", ""),
         daily_limit=int(raw.get("daily_limit", 0)),
         free_mail_daily_limit=int(raw.get("free_mail_daily_limit", 0)),
+        aliases=tuple(raw.get("aliases", ())),
+        fips_host_template=raw.get("fips_host_template", ""),
+        fips_regions=tuple(raw.get("fips_regions", ())),
+        personal_host_label=raw.get("personal_host_label", ""),
+        organisation_host_label=raw.get("organisation_host_label", ""),
+        personal_domains=tuple(d.lower() for d in raw.get("personal_domains", ())),
+        oauth_only_domains=tuple(d.lower() for d in raw.get("oauth_only_domains", ())),
+        oauth_only_hosts=tuple(h.lower() for h in raw.get("oauth_only_hosts", ())),
     )
 
 

@@ -45,3 +45,23 @@ def budget_left(timeout: float) -> float:
     if spent >= timeout:
         spent = 0.0
     return max(timeout * 0.5, timeout - spent)
+
+
+def provider_keys(catalogue) -> list[str]:
+    """The keys ``--provider`` takes (the contract's; the local test mailbox is not one)."""
+    return [p.key for p in catalogue.visible(include_local=False)]
+
+
+def resolve_provider(value: str | None, catalogue) -> tuple[str | None, str | None]:
+    """``(key, error)`` for a ``--provider`` value: a contract key or an old alias.
+
+    Whatever was typed, only the contract's key is used (and printed) from here on.
+    """
+    if value is None:
+        return None, None
+    key = catalogue.resolve_key(value)
+    if key is None or key not in provider_keys(catalogue):
+        aliases = ", ".join(f"{a} ({p.key})" for p in catalogue.visible(include_local=False) for a in p.aliases)
+        return None, (f"unknown --provider {value!r}; use one of: {', '.join(provider_keys(catalogue))}"
+                      + (f" (also accepted: {aliases})" if aliases else ""))
+    return key, None

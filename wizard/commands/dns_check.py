@@ -25,13 +25,15 @@ import click
 from flask import Flask
 
 from wizard.catalogue import load_catalogue
+from wizard.commands import resolve_provider
 from wizard.dns.deliverability import check_domain, normalise_domain
 from wizard.dns.resolver import DEFAULT_TIMEOUT, DnsResolver, parse_nameserver
 
 
 @click.command("dns-check")
 @click.option("--domain", required=True, help="The sender's domain, e.g. yourstore.com.")
-@click.option("--provider", default=None, help="Catalogue key of the sending provider, e.g. gmail, sendgrid.")
+@click.option("--provider", default=None, help="The sending provider: gmail, microsoft365, zoho, sendgrid, mailgun, "
+                                                 "ses, brevo or custom (outlook and other also work).")
 @click.option("--nameserver", default=None, help="Ask this DNS server (HOST, HOST:PORT or [IPv6]:PORT) "
                                                  "instead of the system's.")
 @click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
@@ -45,11 +47,9 @@ def dns_check_command(domain: str, provider: str | None, nameserver: str | None,
         domain = normalise_domain(domain)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--domain") from None
-    if provider is not None and catalogue.get(provider) is None:
-        raise click.BadParameter(
-            f"unknown provider {provider!r}; choose one of: {', '.join(catalogue.providers)}.",
-            param_hint="--provider",
-        )
+    provider, problem = resolve_provider(provider, catalogue)
+    if problem:
+        raise click.BadParameter(problem.replace("unknown --provider", "unknown provider") + ".", param_hint="--provider")
     if not (math.isfinite(timeout) and timeout > 0):
         raise click.BadParameter("must be a positive number of seconds.", param_hint="--timeout")
     if nameserver is not None:

@@ -13,7 +13,7 @@ import click
 from flask import Flask
 
 from wizard.catalogue import SECURITY_LABELS, load_catalogue
-from wizard.commands import budget_left, command_config
+from wizard.commands import budget_left, command_config, resolve_provider
 from wizard.dns.resolver import DnsResolver, parse_nameserver
 from wizard.smtp.detect import DEFAULT_PORTS, detect_settings
 from wizard.smtp.validation import CONTROL_CHARACTERS
@@ -44,8 +44,10 @@ def parse_ports(text: str) -> list[int]:
 @click.option("--timeout", default=5.0, show_default=True, type=float, help="Seconds for the whole detection.")
 @click.option("--ca-file", default=None, help="Extra PEM CA bundle to trust.")
 @click.option("--nameserver", default=None, help="DNS server HOST:PORT to ask instead of the system's.")
+@click.option("--provider", default=None, help="Skip the guess: try this provider's hosts (gmail, microsoft365, zoho, "
+                                                "sendgrid, mailgun, ses, brevo or custom; outlook and other also work).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def smtp_detect_command(email, host, ports, timeout, ca_file, nameserver, as_json):
+def smtp_detect_command(email, host, ports, timeout, ca_file, nameserver, provider, as_json):
     """Find the SMTP settings that answer, without sending credentials."""
     if bool(email) == bool(host):
         bad_argument("give exactly one of --email or --host")
@@ -56,6 +58,9 @@ def smtp_detect_command(email, host, ports, timeout, ca_file, nameserver, as_jso
         bad_argument("--email must be an email address")
     if not 0 < timeout <= 120:
         bad_argument("--timeout must be between 0 and 120 seconds")
+    provider, problem = resolve_provider(provider, load_catalogue())
+    if problem:
+        bad_argument(problem)
     port_list = parse_ports(ports)
     nameserver = nameserver or command_config().get("DNS_NAMESERVER") or None
     if nameserver:
@@ -67,7 +72,8 @@ def smtp_detect_command(email, host, ports, timeout, ca_file, nameserver, as_jso
     try:
         result = detect_settings(email=email, host=host, ports=port_list, timeout=budget_left(timeout),
                                  ca_file=ca_file or command_config().get("SMTP_EXTRA_CA_FILE") or None,
-                                 nameserver=nameserver, resolver=resolver, catalogue=load_catalogue())
+                                 nameserver=nameserver, resolver=resolver, catalogue=load_catalogue(),
+                                 provider=provider)
     except ValueError as exc:
         bad_argument(str(exc))
     if as_json:

@@ -21,7 +21,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 
 from wizard.catalogue import load_catalogue
-from wizard.commands import budget_left, command_config
+from wizard.commands import budget_left, command_config, resolve_provider
 from wizard.smtp.diagnosis import explain, stage_label
 from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import SmtpTarget, probe_smtp
@@ -85,7 +85,8 @@ def print_report(data: dict, target: SmtpTarget) -> None:
 @click.option("--username", required=True, help="SMTP login.")
 @click.option("--sender-email", required=True, help="Sender address (used for MAIL FROM).")
 @click.option("--sender-name", default="HeiChat test", show_default=True, help="Sender name for --send-to.")
-@click.option("--provider", default=None, help="Provider key for provider-specific hints (gmail, sendgrid …).")
+@click.option("--provider", default=None, help="Provider key for provider-specific hints: gmail, microsoft365, zoho, "
+                                                 "sendgrid, mailgun, ses, brevo or custom (outlook and other also work).")
 @click.option("--ca-file", default=None, help="Extra PEM CA bundle to trust.")
 @click.option("--timeout", default=15.0, show_default=True, type=float, help="Seconds for the whole test.")
 @click.option("--send-to", default=None, help="Also send a real test email to this address.")
@@ -107,15 +108,15 @@ def smtp_test_command(host, port, security, username, sender_email, sender_name,
     if not 0 < timeout <= 300:
         bad_argument("--timeout must be between 0 and 300 seconds")
     catalogue = load_catalogue()
-    if provider is not None and catalogue.get(provider) is None:
-        keys = ", ".join(p.key for p in catalogue.visible(include_local=False))
-        bad_argument(f"unknown --provider {provider!r}; use one of: {keys}")
+    provider, problem = resolve_provider(provider, catalogue)
+    if problem:
+        bad_argument(problem)
     if ca_file is not None and not Path(ca_file).is_file():
         bad_argument(f"--ca-file {ca_file} does not exist")
     sender = checked_address(sender_email, "--sender-email")
     recipient = checked_address(send_to, "--send-to") if send_to else None
     if provider is None:
-        guessed = catalogue.provider_for_host(host.strip().lower())
+        guessed = catalogue.provider_for_host(host.strip().lower().rstrip("."))
         provider = guessed.key if guessed else None
 
     target = SmtpTarget(host=host.strip().lower().rstrip("."), port=port, security=security,

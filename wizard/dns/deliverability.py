@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from wizard.catalogue import Catalogue, ProviderPreset, load_catalogue
 from wizard.dns.resolver import DnsLookupError
@@ -290,34 +291,83 @@ def _tags(text: str) -> dict[str, str]:
 
 
 def _is_dmarc(text: str) -> bool:
-    key, sep, value = text.split(";", 1)[0].partition("=")
-    return bool(sep) and key.strip().lower() == "v" and value.strip().upper() == "DMARC1"
+    """A DMARC record starts with v=DMARC1 (RFC 7489 6.4), however broken the rest is."""
+    return text.strip().lower().replace(" ", "").startswith("v=dmarc1")
+
+
+@lru_cache(maxsize=1)
+def _public_suffixes():
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def organisational_domain(domain: str) -> str | None:
+    """The organisational domain of ``domain`` (RFC 7489 3.2, public suffix list + one label)."""
+    return _public_suffixes().privatesuffix(domain)
+
+
+def _read_dmarc(name: str, lookups: _Lookups) -> tuple[list[str] | None, DnsLookupError | None]:
+    try:
+        return [t for t in lookups.txt(name) if _is_dmarc(t)], None
+    except DnsLookupError as error:
+        return None, error
+
+
+def _dmarc_problem(name: str, records: list[str], example: str) -> str | None:
+    """Why the DMARC record set at ``name`` does not count, or None when it does."""
+    if len(records) > 1:
+        return (f"{name} has {len(records)} DMARC records, so receivers ignore them all. "
+                f"Keep a single one, e.g. {example}")
+    tags = _tags(records[0])
+    if tags.get("v", "").upper() != "DMARC1":
+        return (f"The DMARC record at {name} does not start with a clean \"v=DMARC1;\" (it reads "
+                f"\"{records[0][:80]}\"): separate the tags with semicolons, e.g. {example}")
+    if "p" not in tags:
+        return (f"The DMARC record at {name} has no p= policy tag, so receivers ignore it. Add p=none "
+                f"(watch only), p=quarantine or p=reject — edit this record rather than adding a second "
+                f"one, e.g. {example}")
+    if tags["p"].lower() not in DMARC_POLICIES:
+        return (f"The DMARC record at {name} has p={tags['p']}, which is not a policy, so receivers ignore "
+                f"the record. Change it to p=none (watch only), p=quarantine or p=reject — edit this record "
+                f"rather than adding a second one.")
+    return None
 
 
 def _check_dmarc(domain: str, lookups: _Lookups):
     name = f"_dmarc.{domain}"
     example = f"v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}"
-    try:
-        records = [t for t in lookups.txt(name) if _is_dmarc(t)]
-    except DnsLookupError as error:
+    records, error = _read_dmarc(name, lookups)
+    if error is not None:
         return {"status": "invalid", "policy": None}, [], error
-    if not records:
-        return {"status": "missing", "policy": None}, [
-            f"Publish a DMARC record at {name}: a TXT record with the value {example} "
-            "(p=none only watches; reports go to that address, so make sure it exists)."
-        ], None
-    if len(records) > 1:
-        return {"status": "invalid", "policy": None}, [
-            f"{name} has {len(records)} DMARC records, so receivers ignore them all. "
-            f"Keep a single one, e.g. {example}"
-        ], None
-    policy = _tags(records[0]).get("p", "").lower()
-    if policy not in DMARC_POLICIES:
-        return {"status": "invalid", "policy": None}, [
-            f"The DMARC record at {name} has no valid policy. Add p=none (watch only), p=quarantine "
-            f"or p=reject, e.g. {example}"
-        ], None
-    return {"status": "present", "policy": policy}, [], None
+    if records:
+        problem = _dmarc_problem(name, records, example)
+        if problem:
+            return {"status": "invalid", "policy": None}, [problem], None
+        return {"status": "present", "policy": _tags(records[0])["p"].lower()}, [], None
+    # No record of its own: receivers use the organisational domain's
+    # (RFC 7489 6.6.3), with its sp= policy for subdomains when it has one.
+    organisation = organisational_domain(domain)
+    if organisation and organisation != domain:
+        parent = f"_dmarc.{organisation}"
+        inherited, error = _read_dmarc(parent, lookups)
+        if error is not None:
+            return {"status": "invalid", "policy": None}, [], error
+        if inherited and _dmarc_problem(parent, inherited, example) is None:
+            tags = _tags(inherited[0])
+            policy = tags.get("sp", "").lower()
+            tag = "sp"
+            if policy not in DMARC_POLICIES:
+                policy, tag = tags["p"].lower(), "p"
+            return {"status": "present", "policy": policy}, [
+                f"{domain} has no DMARC record of its own, so receivers apply the one of its organisational "
+                f"domain {organisation} ({parent}: {tag}={policy}). Nothing to add; a record at {name} would "
+                f"replace that policy for {domain}."
+            ], None
+    return {"status": "missing", "policy": None}, [
+        f"Publish a DMARC record at {name}: a TXT record with the value {example} "
+        "(p=none only watches; reports go to that address, so make sure it exists)."
+    ], None
 
 
 # --- DKIM -----------------------------------------------------------------

@@ -441,7 +441,13 @@ def mark_retry(session: Session, email: OutboxEmail, failure: DeliveryFailure, *
     limit = max_attempts if max_attempts is not None else email.max_attempts
     values = _failure_values(failure)
     values["lease_until"] = None
-    if email.attempts >= limit:
+    wait = getattr(failure, "retry_after", None)
+    if wait:
+        # A sending quota that resets (a daily cap, a rate limit): wait for the
+        # reset. The email stays queued, whatever its count of tries.
+        values["status"] = QUEUED
+        values["next_attempt_at"] = (now or utcnow()) + timedelta(seconds=float(wait))
+    elif email.attempts >= limit:
         values["status"] = FAILED
     else:
         delay = backoff_seconds(email.attempts, base_seconds, cap_seconds, rng)

@@ -21,7 +21,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from wizard.smtp.diagnosis import diagnose_exception, diagnose_reply
+from wizard.smtp.diagnosis import Failure, diagnose_exception, diagnose_reply, non_ascii_address_message
 from wizard.smtp.probe import (
     SUPPORTED_MECHANISMS,
     Reply,
@@ -29,8 +29,8 @@ from wizard.smtp.probe import (
     extract_queue_id,
     resolve,
     resolve_with_nameserver,
-    tls_context,
 )
+from wizard.smtp.tls import wrap_verified
 from wizard.smtp.transcript import split_enhanced
 
 log = logging.getLogger("wizard.outbox")
@@ -49,8 +49,17 @@ class SendFailure:
     category: str
     reply: Reply | None
     detail: str
-    # Set when the address policy refused the target: nothing was sent.
+    # Set when the target or the sender was refused before anything was sent
+    # (address policy, an address SMTP cannot carry): permanent.
     refusal: str | None = None
+    # A sending quota that resets: wait this long before the next try (why: wait_reason).
+    retry_after: float | None = None
+    wait_reason: str = ""
+
+    @classmethod
+    def of(cls, stage: str, failure: Failure) -> "SendFailure":
+        return cls(stage, failure.category, failure.reply, failure.detail,
+                   retry_after=failure.retry_after, wait_reason=failure.wait_reason)
 
     @property
     def permanent(self) -> bool:
@@ -117,7 +126,7 @@ class SmtpConnection:
     def _fail(self, stage: str, reply: Reply | None = None, category: str | None = None,
               detail: str = "") -> SendError:
         failure = diagnose_reply(stage, reply, self.target, category=category, detail=detail)
-        return SendError(SendFailure(stage, failure.category, failure.reply, failure.detail))
+        return SendError(SendFailure.of(stage, failure))
 
     def _expect(self, stage: str, code: int, message, accept: tuple[int, ...]) -> Reply:
         reply = reply_from(code, message)
@@ -153,7 +162,7 @@ class SmtpConnection:
             client.sock = self._connect(addresses)
             if target.security == "ssl":
                 stage = "tls"
-                client.sock = tls_context(target.ca_file).wrap_socket(client.sock, server_hostname=target.host)
+                client.sock = wrap_verified(client.sock, target.host, target.ca_file)
             stage = "greeting"
             # A short wait for the greeting: a STARTTLS client on an implicit-TLS
             # port would otherwise wait the whole timeout.
@@ -175,7 +184,7 @@ class SmtpConnection:
         except (OSError, smtplib.SMTPException, ValueError) as exc:
             client.close()
             failure = diagnose_exception(stage, exc, target)
-            raise SendError(SendFailure(stage, failure.category, failure.reply, failure.detail)) from exc
+            raise SendError(SendFailure.of(stage, failure)) from exc
         self.client = client
         self.messages_sent = 0
         self._needs_reset = False
@@ -200,7 +209,7 @@ class SmtpConnection:
             raise self._fail("starttls", None, category="starttls_unsupported")
         code, message = client.docmd("STARTTLS")
         self._expect("starttls", code, message, (220,))
-        client.sock = tls_context(self.target.ca_file).wrap_socket(client.sock, server_hostname=self.target.host)
+        client.sock = wrap_verified(client.sock, self.target.host, self.target.ca_file)
         client.file = None
         # The server forgets everything it said before TLS (RFC 3207).
         client.helo_resp = client.ehlo_resp = None
@@ -236,6 +245,10 @@ class SmtpConnection:
         Opens the connection when needed. A reused connection that turns out
         closed at MAIL FROM is reopened once and the message sent again.
         """
+        refusal = non_ascii_address_message(sender)
+        if refusal:
+            # The same words as step 3: SMTP without SMTPUTF8 cannot carry it.
+            raise SendError(SendFailure("sender", "sender_rejected", None, refusal, refusal))
         reused = self.is_open
         if not reused:
             self.open()
@@ -279,7 +292,7 @@ class SmtpConnection:
         except (OSError, smtplib.SMTPException) as exc:
             # The connection is gone (or in an unknown state after a timeout).
             failure = diagnose_exception(stage, exc, self.target)
-            raise _Dropped(SendFailure(stage, failure.category, failure.reply, failure.detail)) from exc
+            raise _Dropped(SendFailure.of(stage, failure)) from exc
         finally:
             self.last_used = time.monotonic()
         self.messages_sent += 1
@@ -287,7 +300,7 @@ class SmtpConnection:
 
     def _reply_failure(self, stage: str, code: int, message) -> SendFailure:
         failure = diagnose_reply(stage, reply_from(code, message), self.target)
-        return SendFailure(stage, failure.category, failure.reply, failure.detail)
+        return SendFailure.of(stage, failure)
 
     def _check(self, stage: str, code: int, message, accept: tuple[int, ...]) -> Reply:
         if code in accept:

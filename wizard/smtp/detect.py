@@ -21,12 +21,12 @@ SECURITY_MODES = ("starttls", "ssl")
 PREFERENCE = [(587, "starttls"), (465, "ssl")]
 
 
-def candidate_hosts(domain: str, provider_key: str | None, catalogue: Catalogue) -> list[str]:
-    """The SMTP hosts worth trying for ``domain``."""
+def candidate_hosts(domain: str, provider_key: str | None, catalogue: Catalogue, email: str = "") -> list[str]:
+    """The SMTP hosts worth trying for ``domain`` (``email``: the sender, for Zoho's two kinds of account)."""
     preset = catalogue.get(provider_key)
     if preset is not None and preset.key != LOCAL_KEY:
         if preset.host:
-            return [preset.host]
+            return [preset.host_for_account(preset.host, preset.account_kind(email))]
         if preset.host_template:
             return [preset.host_for_region(preset.default_region)]
     # An own mail server usually answers as smtp.<domain> or mail.<domain>.
@@ -40,22 +40,24 @@ def _rank(candidate: dict) -> tuple:
 
 def detect_settings(*, email: str | None = None, host: str | None = None, ports=DEFAULT_PORTS,
                     timeout: float = 5.0, ca_file: str | None = None, nameserver: str | None = None,
-                    resolver=None, catalogue: Catalogue, address_policy=None) -> dict:
+                    resolver=None, catalogue: Catalogue, address_policy=None, provider: str | None = None) -> dict:
     """Probe the candidates concurrently; the result is JSON-ready.
 
     ``{"provider", "candidates": [{"host", "port", "security", "ok", "category"}],
     "recommended": {"host", "port", "security"} or None, "elapsed_ms"}``.
-    Raises ValueError for a malformed address or host.
+    ``provider`` (a catalogue key) skips the guess. Raises ValueError for a
+    malformed address or host.
     """
     started = time.monotonic()
     if host:
         hosts = [host.strip().lower().rstrip(".")]
         owner = catalogue.provider_for_host(hosts[0])
-        provider = owner.key if owner else None
+        provider = provider or (owner.key if owner else None)
     elif email:
         domain = email.strip().rpartition("@")[2].lower()
-        provider = guess_provider(email, resolver, catalogue) if resolver is not None else None
-        hosts = candidate_hosts(domain, provider, catalogue)
+        if provider is None and resolver is not None:
+            provider = guess_provider(email, resolver, catalogue)
+        hosts = candidate_hosts(domain, provider, catalogue, email.strip())
     else:
         raise ValueError("give a sender address or a host")
     # The guess itself spent part of the budget; the probes share what is left.

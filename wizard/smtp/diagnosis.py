@@ -41,6 +41,10 @@ class Failure:
     reply: "Reply | None"
     detail: str
     suggestion: dict | None = None
+    # A sending quota that resets (``[quota.<name>]``): seconds to wait before
+    # the next try, and why, in plain words.
+    retry_after: float | None = None
+    wait_reason: str = ""
 
 
 @lru_cache(maxsize=1)
@@ -50,6 +54,9 @@ def diagnosis_data() -> dict:
     for rule in data["rule"]:
         if "pattern" in rule:
             rule["regex"] = re.compile(rule["pattern"], re.IGNORECASE)
+    unknown_quotas = {r["quota"] for r in data["rule"] if "quota" in r} - set(data.get("quota", {}))
+    if unknown_quotas:
+        raise ValueError(f"diagnosis.toml: rules name unknown quotas {unknown_quotas}")
     unknown = {r["category"] for r in data["rule"]} - set(CATEGORIES)
     missing = set(CATEGORIES) - set(data["category"])
     if unknown or missing:
@@ -70,38 +77,84 @@ def _failure(category: str, reply, detail: str, target) -> Failure:
     return Failure(category, reply, detail, suggestion_for(category, target))
 
 
+def enhanced_matches(enhanced: str | None, pattern: str) -> bool:
+    """Whether ``enhanced`` (e.g. ``5.7.30``) falls under ``pattern`` (``5.7.3``, ``5.7``).
+
+    Whole dotted components only: ``5.7.3`` is not a prefix of ``5.7.30``.
+    """
+    have = (enhanced or "").split(".")
+    want = pattern.rstrip(".").split(".")
+    return bool(enhanced) and have[:len(want)] == want
+
+
 def _rule_matches(rule: dict, stage: str, reply: "Reply", target) -> bool:
     if "stages" in rule and stage not in rule["stages"]:
         return False
     if "codes" in rule and reply.code not in rule["codes"]:
         return False
-    if "enhanced" in rule and not any((reply.enhanced or "").startswith(p) for p in rule["enhanced"]):
+    if "enhanced" in rule and not any(enhanced_matches(reply.enhanced, p) for p in rule["enhanced"]):
         return False
     if "regex" in rule and not rule["regex"].search(reply.text):
         return False
     if "mentions" in rule:
-        named = bool(target.sender_email) and target.sender_email.lower() in reply.text.lower()
+        sender = getattr(target, "sender_email", "") or ""
+        named = bool(sender) and sender.lower() in reply.text.lower()
         if named != (rule["mentions"] == "sender"):
             return False
     return True
 
 
+def matching_rule(stage: str, reply: "Reply", target) -> dict | None:
+    """The first rule of ``diagnosis.toml`` that ``reply`` at ``stage`` matches."""
+    return next((r for r in diagnosis_data()["rule"] if _rule_matches(r, stage, reply, target)), None)
+
+
 def classify_reply(stage: str, reply: "Reply", target) -> str:
     """The category for an unwanted ``reply`` at ``stage``."""
-    data = diagnosis_data()
-    for rule in data["rule"]:
-        if _rule_matches(rule, stage, reply, target):
-            return rule["category"]
+    rule = matching_rule(stage, reply, target)
+    if rule is not None:
+        return rule["category"]
     if 400 <= reply.code < 500:
         return "temporary_failure"
-    return data["stage_default"].get(stage, "unexpected")
+    return diagnosis_data()["stage_default"].get(stage, "unexpected")
+
+
+def quota_for(stage: str, reply: "Reply | None", target=None) -> dict | None:
+    """``{"wait_seconds", "reason"}`` when ``reply`` is a sending quota that resets."""
+    if reply is None:
+        return None
+    rule = matching_rule(stage, reply, target)
+    if rule is None or "quota" not in rule:
+        return None
+    return diagnosis_data()["quota"][rule["quota"]]
+
+
+def _with_quota(failure: Failure, stage: str, target) -> Failure:
+    quota = quota_for(stage, failure.reply, target) if failure.category == "temporary_failure" else None
+    if quota is not None:
+        failure.retry_after = float(quota["wait_seconds"])
+        failure.wait_reason = quota["reason"]
+    return failure
 
 
 def diagnose_reply(stage: str, reply, target, *, category: str | None = None, detail: str = "") -> Failure:
     """A failure from a server reply (or a known condition given as ``category``)."""
     if category is None:
         category = classify_reply(stage, reply, target)
-    return _failure(category, reply, detail, target)
+    return _with_quota(_failure(category, reply, detail, target), stage, target)
+
+
+def non_ascii_address_message(address: str) -> str | None:
+    """The step-3 message for a sender address SMTP cannot carry, else None.
+
+    Without the SMTPUTF8 extension (which the wizard does not use) an address
+    must be plain ASCII; the wizard, the probe and the outbox say the same.
+    """
+    if not address or address.isascii():
+        return None
+    from wizard.catalogue import load_catalogue
+
+    return load_catalogue().hints["sender_email_non_ascii"]["text"].format_map(LenientValues({"address": address}))
 
 
 def diagnose_exception(stage: str, exc: BaseException, target) -> Failure:
@@ -117,27 +170,35 @@ def diagnose_exception(stage: str, exc: BaseException, target) -> Failure:
         text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         enhanced, text = split_enhanced(text)
         reply = Reply(exc.smtp_code, enhanced, text)
-        return _failure(classify_reply(stage, reply, target), reply, detail, target)
-    if isinstance(exc, (socket.gaierror, UnicodeError)) or (stage == "dns" and not isinstance(exc, TimeoutError)):
+        return _with_quota(_failure(classify_reply(stage, reply, target), reply, detail, target), stage, target)
+    if stage == "dns" or isinstance(exc, socket.gaierror):
+        # A name that cannot be encoded (UnicodeError) is a DNS matter only here.
         return _failure("dns_not_found", None, detail, target)
-    if stage == "dns":
-        return _failure("dns_not_found", None, detail, target)
+    if isinstance(exc, UnicodeError) and stage in {"sender", "recipient"}:
+        address = getattr(target, "sender_email", "") if stage == "sender" else ""
+        message = non_ascii_address_message(address) if address else None
+        category = "sender_rejected" if stage == "sender" else "recipient_rejected"
+        return _failure(category, None, message or f"The address has characters SMTP cannot carry: {detail}", target)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return _failure("certificate_invalid", None, exc.verify_message or detail, target)
+        from wizard.smtp.certificates import explain_verification_error
+
+        return _failure("certificate_invalid", None, explain_verification_error(exc, target), target)
     if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError
         category = "no_greeting" if stage == "greeting" else "connection_timeout"
         return _failure(category, None, detail, target)
-    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+    if isinstance(exc, ConnectionRefusedError) or (stage == "connect" and isinstance(exc, OSError)
+                                                   and not isinstance(exc, ssl.SSLError)):
+        return _failure("connection_refused", None, detail, target)
+    # The server closed the connection (at any stage, during a TLS handshake
+    # too): nothing it said explains why, so that is all we can say.
+    if isinstance(exc, (smtplib.SMTPServerDisconnected, ConnectionError, EOFError, ssl.SSLEOFError,
+                        ssl.SSLZeroReturnError)):
+        return _failure("connection_dropped", None, detail, target)
+    if isinstance(exc, ssl.SSLError):
         lowered = f"{exc.reason} {exc}".lower()
         if stage == "tls" and any(marker in lowered for marker in PLAINTEXT_PEER):
             return _failure("tls_on_plain_port", None, detail, target)
         return _failure("tls_failed", None, detail, target)
-    if stage in {"tls", "starttls"} and isinstance(exc, (ssl.SSLEOFError, ConnectionResetError, smtplib.SMTPServerDisconnected)):
-        return _failure("tls_failed", None, detail, target)
-    if isinstance(exc, ConnectionRefusedError) or (stage == "connect" and isinstance(exc, OSError)):
-        return _failure("connection_refused", None, detail, target)
-    if isinstance(exc, (smtplib.SMTPServerDisconnected, ConnectionError, EOFError)):
-        return _failure("connection_dropped", None, detail, target)
     return _failure("unexpected", None, detail, target)
 
 

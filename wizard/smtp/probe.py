@@ -13,9 +13,9 @@ import ipaddress
 import re
 import smtplib
 import socket
-import ssl
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -26,8 +26,12 @@ import dns.resolver
 
 from wizard.dns.resolver import parse_nameserver
 from wizard.smtp.address_policy import AddressPolicy
-from wizard.smtp.diagnosis import Failure, diagnose_exception, diagnose_reply
+from wizard.smtp.diagnosis import Failure, diagnose_exception, diagnose_reply, non_ascii_address_message
+from wizard.smtp.tls import tls_context, wrap_verified
 from wizard.smtp.transcript import Transcript, split_enhanced
+
+__all__ = ["SmtpTarget", "Reply", "StageRecord", "ProbeResult", "probe_smtp", "planned_stages", "tls_context",
+           "resolve", "resolve_with_nameserver", "extract_queue_id", "SUPPORTED_MECHANISMS"]
 
 SUPPORTED_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
 
@@ -124,32 +128,25 @@ def planned_stages(security: str, sending: bool = False) -> list[str]:
     return stages + (["recipient", "data"] if sending else [])
 
 
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """System CAs (plus an extra PEM bundle), hostname checked: never unverified TLS."""
-    context = ssl.create_default_context()
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-    return context
+# Look-ups run on long-lived threads: ``getaddrinfo`` has no deadline of its
+# own, and starting a thread per look-up costs more than the look-up itself.
+# A look-up that hangs holds one thread until the system resolver gives up.
+_LOOKUPS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="smtp-dns")
 
 
 def resolve(host: str, port: int, timeout: float) -> list[tuple]:
     """``getaddrinfo`` with a deadline (the C call itself has none)."""
-    outcome: dict = {}
-
-    def lookup():
-        try:
-            outcome["addresses"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except Exception as exc:  # handed to the caller below
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=lookup, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise socket.timeout(f"looking up {host} took longer than {timeout:.0f} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["addresses"]
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    pending = _LOOKUPS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        return pending.result(timeout)
+    except FuturesTimeout:
+        raise socket.timeout(f"looking up {host} took longer than {timeout:.0f} s") from None
 
 
 def resolve_with_nameserver(nameserver: str, host: str, port: int, timeout: float) -> list[tuple]:
@@ -283,8 +280,7 @@ class _Run:
         raise last_error or OSError("no address to connect to")
 
     def implicit_tls(self) -> str:
-        context = tls_context(self.target.ca_file)
-        self.client.sock = context.wrap_socket(self.client.sock, server_hostname=self.target.host)
+        self.client.sock = wrap_verified(self.client.sock, self.target.host, self.target.ca_file)
         return self.client.sock.version() or "TLS"
 
     def greeting(self) -> Reply:
@@ -302,8 +298,7 @@ class _Run:
             raise _StageFailed(diagnose_reply("starttls", None, self.target, category="starttls_unsupported"))
         code, message = self.client.docmd("STARTTLS")
         self.expect("starttls", code, message, (220,))
-        context = tls_context(self.target.ca_file)
-        self.client.sock = context.wrap_socket(self.client.sock, server_hostname=self.target.host)
+        self.client.sock = wrap_verified(self.client.sock, self.target.host, self.target.ca_file)
         self.client.file = None
         # The server forgets everything it said before TLS (RFC 3207).
         self.client.helo_resp = self.client.ehlo_resp = None
@@ -337,6 +332,9 @@ class _Run:
         return self.expect("auth", code, message, (235,))
 
     def sender(self) -> Reply:
+        refusal = non_ascii_address_message(self.target.sender_email)
+        if refusal:
+            raise _StageFailed(diagnose_reply("sender", None, self.target, category="sender_rejected", detail=refusal))
         code, message = self.client.mail(self.target.sender_email)
         return self.expect("sender", code, message, (250,))
 

@@ -20,7 +20,7 @@ from wizard.catalogue import (
     SECURITY_LABELS,
     Catalogue,
     ProviderPreset,
-    template_region,
+
 )
 from wizard.catalogue.hints import render_hint
 from wizard.smtp.header_text import HEADER_BREAKING_CLASS
@@ -229,12 +229,15 @@ class _Checker:
             return
         owner = catalogue.provider_for_host(host)
         ses = catalogue.get("ses")
-        region = template_region(ses.host_template, host) if ses else None
+        shape = ses.region_of(host) if ses else None
+        region = shape[0] if shape else None
         if region is not None:
             if not REGION_SHAPE.match(region):
                 self.add("host", "ses_host_malformed", region=region)
                 return
-            if region not in ses.regions:
+            if shape[1] and region not in ses.fips_regions:
+                self.add("host", "ses_fips_region_unknown", region=region, regions=", ".join(ses.fips_regions))
+            elif region not in ses.regions:
                 self.add("host", "ses_region_unknown", region=region)
         if owner is not None:
             if preset is not None and preset.kind != "custom" and owner.key != preset.key:
@@ -256,8 +259,14 @@ class _Checker:
     def sender_email(self) -> str | None:
         if not self.ok("sender_email"):
             return None
+        address = self.values.sender_email.strip()
+        if not address.isascii():
+            # SMTP without SMTPUTF8 (what we speak) cannot carry it; the probe
+            # and the outbox refuse it with the same words.
+            self.add("sender_email", "sender_email_non_ascii", address=address)
+            return None
         try:
-            result = validate_email(self.values.sender_email.strip(), check_deliverability=False)
+            result = validate_email(address, check_deliverability=False, allow_smtputf8=False)
         except EmailNotValidError as exc:
             self.add("sender_email", "sender_email_invalid", reason=str(exc))
             return None
@@ -288,9 +297,38 @@ class _Checker:
                 if domain in self.catalogue.free_mail_domains:
                     self.add("username", "mailgun_username_login")
 
+    def oauth_only(self, sender: str) -> None:
+        """Outlook.com personal accounts: password sign-in cannot work (OAuth only)."""
+        preset = self.preset
+        if preset is None or not (preset.oauth_only_domains or preset.oauth_only_hosts):
+            return
+        username = self.values.username.strip().lower()
+        for address in (username, sender.lower()):
+            domain = address.rpartition("@")[2]
+            if "@" in address and domain in preset.oauth_only_domains:
+                self.add("password", "outlook_personal_oauth_only", domain=domain)
+                return
+        if self.values.host.strip().lower().rstrip(".") in preset.oauth_only_hosts:
+            self.add("password", "outlook_personal_oauth_only", domain=self.values.host.strip().lower())
+
+    def zoho_account_host(self, sender: str) -> None:
+        """Zoho: smtppro.* for organisation accounts, smtp.* for personal ones."""
+        preset = self.preset
+        kind = preset.account_kind(sender) if preset is not None else None
+        host = self.values.host.strip().lower().rstrip(".")
+        if kind is None or not preset.matches_host(host):
+            return
+        expected = preset.host_for_account(host, kind)
+        words = ("an organisation account on your own domain" if kind == "organisation"
+                 else "a personal account on a Zoho address")
+        code = "zoho_account_host" if expected != host else "zoho_account_host_chosen"
+        self.add("host", code, sender=sender, kind_words=words, suggestion=expected)
+
     def sender_against_username(self, sender: str) -> None:
         if self.preset is None or self.preset.key == LOCAL_KEY:
             return
+        self.oauth_only(sender)
+        self.zoho_account_host(sender)
         domain = sender.rsplit("@", 1)[1].lower()
         username = self.values.username.strip()
         if self.preset.sender_rule == "mailbox":

@@ -28,7 +28,9 @@ from wizard.forms import ActionForm, no_control_characters, no_nul, real_email
 from wizard.models import ChatMessage, Contact, Conversation, Store, utcnow
 from wizard.outbox.models import FAILED, QUEUED, SENDING, EmailTemplate, OutboxEmail
 from wizard.outbox.queue import NotConfigured, SuppressedAddress, as_utc, enqueue, retry_now, suppression_for
-from wizard.smtp.diagnosis import CATEGORIES, explain
+from wizard.smtp.diagnosis import CATEGORIES, explain, quota_for
+from wizard.smtp.probe import Reply
+from wizard.smtp.transcript import split_enhanced
 from wizard.web import render, wants_fragment
 from wizard.web.public_url import NoPublicUrl
 from wizard.web.context import catalogue, current_store
@@ -268,7 +270,13 @@ def _email_problem(email: OutboxEmail, store: Store, saved) -> dict | None:
         })
     else:
         title, hint = email.last_category.replace("_", " ").capitalize(), ""
-    return {"category": email.last_category, "title": title, "hint": hint}
+    wait = None
+    if email.status == QUEUED and email.last_reply_code:
+        # A quota that resets: say why the outbox is waiting, and until when.
+        enhanced, text = split_enhanced(email.last_reply_text or "")
+        quota = quota_for(email.last_stage or "", Reply(email.last_reply_code, enhanced, text))
+        wait = quota["reason"] if quota else None
+    return {"category": email.last_category, "title": title, "hint": hint, "wait": wait}
 
 
 def timeline(conversation: Conversation, store: Store) -> list[TimelineItem]:
