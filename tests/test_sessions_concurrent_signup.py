@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 
+from conftest import CSRF_IN_PAGE
 from sqlmodel import Session, select
 
-from conftest import CSRF_IN_PAGE
 from wizard.models import Member, Store
 
 BROWSERS = 6

@@ -6,9 +6,9 @@ import html
 import re
 
 import pytest
+from conftest import CSRF_IN_PAGE
 from sqlmodel import Session, select
 
-from conftest import CSRF_IN_PAGE
 from wizard.commands.support_agent import PASSWORD_VARIABLE, register
 from wizard.models import Member
 
@@ -27,7 +27,7 @@ WEAK = {
 
 
 def field_errors(body: str, field: str) -> str:
-    found = re.search(rf'id="{field}-errors"[^>]*>(.*?)</div>', body, re.S)
+    found = re.search(rf'id="{field}-errors"[^>]*>(.*?)</div>', body, re.DOTALL)
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", found.group(1))).strip()) if found else ""
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from conftest import CSRF_IN_PAGE, Merchant, sign_up
 from flask_login.utils import encode_cookie
 from sqlmodel import Session, select
-
-from conftest import CSRF_IN_PAGE, Merchant, sign_up
 from test_chat import conversation_row, start_chat
 from test_wizard_flow import enable_prechat
+
 from wizard.models import SignInSession, Store, utcnow
 
 VISITOR_TEXT = "Do you ship to Oslo?"

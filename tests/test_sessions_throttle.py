@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
+from conftest import CSRF_IN_PAGE, sign_up
 from sqlmodel import Session, select
 
-from conftest import CSRF_IN_PAGE, sign_up
 from wizard import accounts
 from wizard.models import Member
 
@@ -28,7 +28,7 @@ def sign_in(client, email: str, password: str):
 
 
 def password_error(response) -> str:
-    found = re.search(r'id="password-errors"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.S)
+    found = re.search(r'id="password-errors"[^>]*>(.*?)</div>', response.get_data(as_text=True), re.DOTALL)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", found.group(1))).strip() if found else ""
 
 

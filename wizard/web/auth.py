@@ -6,13 +6,22 @@ import math
 import time
 from functools import lru_cache
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from wizard import accounts
 from wizard.db import get_session
 from wizard.forms import SignInForm, SignOutForm, SignUpForm
-from wizard import accounts
 from wizard.models import Member
 from wizard.rate_limits import limited
 
