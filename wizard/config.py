@@ -42,6 +42,7 @@ DEFAULTS = {
     "RATELIMIT_HEADERS_ENABLED": True,
     "RATE_LIMITS": {
         "sign_in": "10 per minute; 100 per hour",
+        "sign_up": "10 per minute; 50 per hour",
         "connection_test": "10 per minute; 100 per hour",
         "test_email": "5 per minute; 50 per hour",
         "detect": "5 per minute; 50 per hour",

@@ -23,11 +23,11 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.sign_in"
     login_manager.session_protection = "strong"
 
+    # Called on every request with the session key from the session cookie
+    # (or a remember cookie): only a live server-side session signs anyone in.
     @login_manager.user_loader
-    def load_member(member_id: str):
+    def load_member(session_key: str):
+        from wizard import accounts
         from wizard.db import get_session
-        from wizard.models import Member
 
-        if not member_id.isdigit():
-            return None
-        return get_session().get(Member, int(member_id))
+        return accounts.member_for_session(get_session(), session_key)

@@ -38,6 +38,38 @@ class SignUpForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254), no_control_characters, real_email])
     password = PasswordField("Password", validators=[DataRequired("Choose a password."), Length(min=8, max=200, message="Use 8 to 200 characters.")])
 
+    def validate_password(self, field) -> None:
+        if not field.errors:
+            refuse_weak_password(field, self.email.data or "", self.store_name.data or "")
+
+
+def refuse_weak_password(field, email: str, store_name: str) -> None:
+    """A guessable password is refused, saying why (``wizard.passwords``)."""
+    from wizard.passwords import weakness
+
+    reason = weakness(field.data or "", email=email, store_name=store_name)
+    if reason:
+        raise ValidationError(reason)
+
+
+class ChangePasswordForm(FlaskForm):
+    """The account page's password change; the view sets ``email`` and ``store_name``
+    so the new password is not derived from them."""
+
+    email = ""
+    store_name = ""
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password."), Length(max=200)])
+    new_password = PasswordField("New password", validators=[DataRequired("Choose a new password."), Length(min=8, max=200, message="Use 8 to 200 characters.")])
+    repeat_password = PasswordField("Repeat the new password", validators=[DataRequired("Type the new password again.")])
+
+    def validate_new_password(self, field) -> None:
+        if not field.errors:
+            refuse_weak_password(field, self.email, self.store_name)
+
+    def validate_repeat_password(self, field) -> None:
+        if field.data and field.data != self.new_password.data:
+            raise ValidationError("The two new passwords are not the same.")
+
 
 class SignInForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254), no_control_characters])
@@ -46,6 +78,10 @@ class SignInForm(FlaskForm):
 
 class SignOutForm(FlaskForm):
     pass
+
+
+class SignOutEverywhereForm(FlaskForm):
+    """CSRF only: ends every session of the member."""
 
 
 class PreChatForm(FlaskForm):

@@ -50,9 +50,47 @@ class Member(UserMixin, SQLModel, table=True):
     store_id: Optional[int] = Field(default=None, foreign_key="store.id", index=True)
     role: str = Field(default="owner", max_length=10)  # owner | staff | support
     created_at: datetime = Field(default_factory=utcnow)
-    # Repeated wrong passwords slow sign-in down for this account.
-    failed_sign_ins: int = 0
-    sign_in_blocked_until: Optional[datetime] = None
+
+    def get_id(self) -> str | None:
+        """Flask-Login's identifier: the key of the sign-in session this object
+        was loaded for (``wizard.accounts``), never the member's id, so the session
+        cookie and any remember cookie stop working once the session is ended."""
+        # Kept in the instance dict, outside the columns and Pydantic's fields.
+        return self.__dict__.get("session_key")
+
+    # The same account is the same member, whichever session loaded it.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        if isinstance(other, Member):
+            return self is other or (self.id is not None and self.id == other.id)
+        return NotImplemented
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+
+class SignInSession(SQLModel, table=True):
+    """One signed-in browser. The cookie carries a random key; only its SHA-256
+    is stored, and deleting the row ends the session on the server."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    key_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins counted per (email typed, client address) and per client
+    address. ``key`` is a SHA-256 of what is counted, so neither addresses nor
+    emails are stored; unknown emails are counted exactly like real ones."""
+
+    key: str = Field(max_length=64, primary_key=True)
+    failures: int = 0
+    last_failure_at: datetime = Field(default_factory=utcnow)
+    blocked_until: Optional[datetime] = None
 
 
 class SmtpDraft(SQLModel, table=True):

@@ -29,13 +29,14 @@ def _limit_for(action: str):
     return lambda: current_app.config["RATE_LIMITS"][action]
 
 
-def limited(action: str, per_store: bool = True):
-    """Decorate a view: its POSTs count against ``action``'s limit."""
+def limited(action: str, per_store: bool = True, on_breach=None):
+    """Decorate a view: its POSTs count against ``action``'s limit. ``on_breach``
+    may answer a refused request itself (a form with the wait, say)."""
     message = "Too many attempts in a short time."
 
     def decorate(view):
         view = limiter.limit(_limit_for(action), key_func=_per_address, methods=["POST"], scope=f"{action}:address",
-                             error_message=message)(view)
+                             error_message=message, on_breach=on_breach)(view)
         if per_store:
             view = limiter.limit(_limit_for(action), key_func=_per_store, methods=["POST"], scope=f"{action}:store",
                                  error_message=message)(view)

@@ -5,7 +5,7 @@ land on /support. The password is prompted for twice (hidden), or read from
 the environment variable ``SUPPORT_AGENT_PASSWORD`` for scripts — never from
 the command line, where it would land in shell history and the process list.
 
-Exit status: 0 created, 2 bad arguments (invalid or taken email, short password).
+Exit status: 0 created, 2 bad arguments (invalid or taken email, short or guessable password).
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from flask import Flask
 from flask.cli import with_appcontext
 from sqlmodel import select
 from werkzeug.security import generate_password_hash
+
+from wizard.passwords import weakness
 
 PASSWORD_VARIABLE = "SUPPORT_AGENT_PASSWORD"
 MIN_PASSWORD = 8
@@ -47,6 +49,9 @@ def create_support_agent_command(email: str) -> None:
         "Password", hide_input=True, confirmation_prompt="Repeat the password")
     if not MIN_PASSWORD <= len(password) <= 200:
         _fail(f"use a password of {MIN_PASSWORD} to 200 characters.")
+    reason = weakness(password, email=address)
+    if reason:
+        _fail(f"choose a stronger password. {reason}")
     db.add(Member(email=address, password_hash=generate_password_hash(password), store_id=None, role="support"))
     db.commit()
     click.echo(f"Support agent {address} created. They sign in at /signin and land on /support.")

@@ -10,9 +10,10 @@ def register_blueprints(app: Flask) -> None:
     from wizard.web import auth, contacts, detect, devmailbox, home, troubleshooting, visitor, wizard
     from wizard.web import audit, share, support
     from wizard.web import inbox, unsubscribe
+    from wizard.web import account
 
     for module in (home, auth, wizard, detect, troubleshooting, visitor, contacts, devmailbox, support, share, audit,
-                   inbox, unsubscribe):
+                   inbox, unsubscribe, account):
         app.register_blueprint(module.bp)
 
     from wizard.web.context import dev_mailbox_enabled, member_store

@@ -45,8 +45,11 @@ def init_app(app: Flask) -> None:
                      f"({error.description})")
 
     @app.errorhandler(429)
-    def too_many(_error):
+    def too_many(error):
         from wizard.rate_limits import seconds_until_reset
+
+        if getattr(error, "response", None) is not None:
+            return error.response  # the view's own answer (flask-limiter's on_breach)
 
         wait = seconds_until_reset()
         response = _page(429, "Slow down", f"Too many attempts in a short time. Try again in {wait} s.")
