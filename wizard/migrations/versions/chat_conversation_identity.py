@@ -1,7 +1,7 @@
 """Conversations keep the visitor's name and address; unsubscribe links become stored opaque tokens
 
 Revision ID: chat01
-Revises: d2c8e39b1db4
+Revises: sessions01
 
 Backfills each conversation's name and address from its contact (the only
 record there was), and maps every unsubscribe link already sent in a reminder
@@ -16,7 +16,7 @@ import sqlmodel
 from alembic import op
 
 revision = "chat01"
-down_revision = "d2c8e39b1db4"
+down_revision = "sessions01"
 branch_labels = None
 depends_on = None
 

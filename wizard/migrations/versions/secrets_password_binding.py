@@ -1,7 +1,7 @@
 """stored passwords are bound to the server identity they were typed for
 
 Revision ID: secrets01
-Revises: d2c8e39b1db4
+Revises: diag01
 
 Passwords stored before this revision have no binding, so they are never
 sent: the wizard asks the merchant to type the password again (then test and
@@ -14,7 +14,7 @@ import sqlmodel
 
 
 revision = 'secrets01'
-down_revision = 'd2c8e39b1db4'
+down_revision = "diag01"
 branch_labels = None
 depends_on = None
 

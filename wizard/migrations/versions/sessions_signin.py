@@ -1,7 +1,7 @@
 """server-side sign-in sessions and the sign-in throttle per (email, address) and per address
 
 Revision ID: sessions01
-Revises: d2c8e39b1db4
+Revises: secrets01
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 
 
 revision = "sessions01"
-down_revision = "d2c8e39b1db4"
+down_revision = "secrets01"
 branch_labels = None
 depends_on = None
 
