@@ -144,9 +144,9 @@ def queue_follow_ups(app, port: int, count: int, held: bool = False) -> list[str
     from sqlmodel import Session
 
     from wizard.models import Conversation, SmtpSettings, Store, utcnow
-    from wizard.onboarding import saved_identity
+    from wizard.setup.drafts import saved_identity
     from wizard.outbox import queue
-    from wizard.outbox.models import OutboxEmail
+    from wizard.models.outbox import OutboxEmail
     from wizard.secrets import SecretBox
 
     box = SecretBox(app.config["ENCRYPTION_KEYS"], app.config["SECRET_KEY"])
@@ -194,7 +194,7 @@ def requeue_all(app) -> None:
     from sqlmodel import Session
 
     from wizard.models import utcnow
-    from wizard.outbox.models import QUEUED, OutboxEmail
+    from wizard.models.outbox import QUEUED, OutboxEmail
 
     with Session(app.extensions["db_engine"]) as session:
         session.execute(update(OutboxEmail).values(status=QUEUED, attempts=0, next_attempt_at=utcnow(),
@@ -207,7 +207,7 @@ def release_all(app) -> None:
     from sqlmodel import Session
 
     from wizard.models import utcnow
-    from wizard.outbox.models import QUEUED, OutboxEmail
+    from wizard.models.outbox import QUEUED, OutboxEmail
 
     with Session(app.extensions["db_engine"]) as session:
         session.execute(update(OutboxEmail).where(OutboxEmail.status == QUEUED).values(next_attempt_at=utcnow()))
@@ -229,7 +229,7 @@ def stored_emails(app):
     """The queued emails' rows, loaded before timing the raw smtplib runs."""
     from sqlmodel import Session, select
 
-    from wizard.outbox.models import OutboxEmail
+    from wizard.models.outbox import OutboxEmail
 
     with Session(app.extensions["db_engine"], expire_on_commit=False) as session:
         return list(session.exec(select(OutboxEmail).order_by(OutboxEmail.id)).all())
@@ -314,7 +314,7 @@ def worker_processes(app, cert: Path, port: int, workers: int, log: Path) -> lis
 def all_sent(app) -> bool:
     from sqlmodel import Session, func, select
 
-    from wizard.outbox.models import SENT, OutboxEmail
+    from wizard.models.outbox import SENT, OutboxEmail
 
     with Session(app.extensions["db_engine"]) as session:
         return session.exec(select(func.count(OutboxEmail.id)).where(OutboxEmail.status != SENT)).one() == 0

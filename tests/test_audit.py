@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 from conftest import SMTP_PASSWORD, run_connection_test, sign_up
 from test_saving import prepare
 from test_support import add_member, all_bodies, sign_in, store_id_of, support_agent
-from wizard import audit
+from wizard.support import audit
 from wizard.models import AuditEvent, Member
 
 OWNER = "owner@bluefern.example.com"

@@ -25,7 +25,7 @@ from test_inbox import (  # noqa: F401
 from test_support import support_agent
 from test_wizard_flow import enable_prechat
 from wizard.models import Contact, Conversation, Member, Store
-from wizard.outbox.models import EmailTemplate
+from wizard.models.outbox import EmailTemplate
 
 SEPARATORS = {"line_separator": "\u2028", "paragraph_separator": "\u2029", "next_line": "\u0085"}
 

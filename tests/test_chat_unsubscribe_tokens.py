@@ -17,7 +17,8 @@ from alembic import command
 from conftest import CSRF_IN_PAGE
 from test_inbox import chatting, compose_post, configure_email, deliver, open_compose  # noqa: F401
 from test_unsubscribe import ADDRESS, store_id, suppressions
-from wizard import create_app, schema
+from wizard import create_app
+from wizard.db import schema
 from wizard.db import make_engine
 from wizard.models import Conversation, utcnow
 
@@ -26,7 +27,7 @@ OLD_SALT = "heichat.unsubscribe.reminders"  # the salt the readable tokens were 
 
 
 def tokens(app) -> list:
-    from wizard.outbox.models import UnsubscribeToken  # (here, so each test fails alone on a schema without it)
+    from wizard.models.outbox import UnsubscribeToken  # (here, so each test fails alone on a schema without it)
 
     with Session(app.extensions["db_engine"]) as session:
         return list(session.exec(select(UnsubscribeToken).order_by(UnsubscribeToken.id)).all())
@@ -83,7 +84,7 @@ def test_an_expired_link_says_so_and_unsubscribes_nothing(app, merchant, chattin
     _visitor, conversation_id = chatting
     configure_email(merchant, starttls_server)
     token = send_reminder(app, merchant, conversation_id)
-    from wizard.outbox.models import UnsubscribeToken
+    from wizard.models.outbox import UnsubscribeToken
 
     with Session(app.extensions["db_engine"]) as session:
         row = session.exec(select(UnsubscribeToken)).one()

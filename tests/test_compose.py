@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from wizard.compose import (
+from wizard.outbox.compose import (
     KINDS, QUOTED_MESSAGES, ChatLine, ComposeValues, check_template, default_templates, placeholders, render_email,
 )
 

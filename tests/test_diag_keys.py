@@ -12,7 +12,7 @@ from sqlalchemy import text
 from conftest import SMTP_PASSWORD, SMTP_USERNAME
 from dns_server import DnsTestServer
 from smtp_servers import start_test_server
-from wizard import schema
+from wizard.db import schema
 from wizard.catalogue import load_catalogue
 from wizard.db import make_engine
 

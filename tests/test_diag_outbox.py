@@ -13,7 +13,7 @@ from test_inbox import chatting, configure_email, deliver  # noqa: F401
 from test_outbox import drain, make_store, queue_email, received_ids, rows, wait_until
 from test_chat import conversation_row
 from wizard.models import SmtpSettings, utcnow
-from wizard.outbox.models import FAILED, QUEUED, SENT
+from wizard.models.outbox import FAILED, QUEUED, SENT
 
 
 def test_microsoft_quota_keeps_the_email_queued_for_a_day_and_the_timeline_says_why(

@@ -18,7 +18,7 @@ from test_chat import chat_bodies, conversation_row, set_last_seen, start_chat
 from test_saving import prepare
 from test_wizard_flow import enable_prechat
 from wizard.models import Store
-from wizard.outbox.models import FAILED, QUEUED, SENT, EmailTemplate, OutboxEmail
+from wizard.models.outbox import FAILED, QUEUED, SENT, EmailTemplate, OutboxEmail
 from wizard.outbox.queue import suppress
 from wizard.outbox.worker import run_worker, target_options_from_config
 from wizard.secrets import SecretBox

@@ -74,7 +74,7 @@ def test_hsts_when_the_public_site_is_https(tmp_path, database_url):
 
 
 def _bootstrap(url: str, barrier, results) -> None:
-    from wizard import schema
+    from wizard.db import schema
 
     engine = make_engine(url)
     barrier.wait()

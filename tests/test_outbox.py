@@ -17,9 +17,9 @@ from smtp_servers import start_test_server
 from wizard.catalogue import load_catalogue
 from wizard.models import Conversation, SmtpSettings, Store, utcnow
 from wizard.outbox import queue
-from wizard.outbox.models import FAILED, QUEUED, SENT, OutboxEmail, Suppression
+from wizard.models.outbox import FAILED, QUEUED, SENT, OutboxEmail, Suppression
 from wizard.outbox.worker import daily_limit, run_worker, start_embedded_worker, target_options_from_config
-from wizard.onboarding import saved_identity
+from wizard.setup.drafts import saved_identity
 from wizard.secrets import SecretBox
 
 SENDER_NAME = "Blue Fern Support"

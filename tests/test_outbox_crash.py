@@ -14,7 +14,7 @@ from smtp_servers import start_test_server
 from test_outbox import make_store, queue_email, received_ids, rows, wait_until
 from wizard import PROJECT_ROOT
 from wizard.models import utcnow
-from wizard.outbox.models import QUEUED, SENDING, SENT
+from wizard.models.outbox import QUEUED, SENDING, SENT
 
 TESTS = Path(__file__).resolve().parent
 

@@ -15,7 +15,7 @@ from test_outbox import make_store, received_ids, rows, wait_until
 from test_outbox_crash import start_worker, stop_process
 from wizard.models import Store
 from wizard.outbox import queue
-from wizard.outbox.models import SENT
+from wizard.models.outbox import SENT
 
 EMAILS = 500
 

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from wizard import schema
+from wizard.db import schema
 from wizard.db import make_engine
 
 

@@ -18,7 +18,7 @@ from test_saving import prepare
 from test_support import all_bodies, store_id_of, support_agent
 from test_wizard_flow import enable_prechat
 from wizard.models import SmtpDraft, SmtpSettings
-from wizard.outbox.models import QUEUED
+from wizard.models.outbox import QUEUED
 
 OWNER = "owner@bluefern.example.com"
 CHANGED = "You changed the server: type the password again"

@@ -19,7 +19,7 @@ from test_chat import conversation_row, set_last_seen, start_chat
 from test_inbox import compose_post, configure_email, deliver, emails, open_compose
 from test_wizard_flow import enable_prechat
 from wizard import create_app
-from wizard.outbox.models import QUEUED, SENT
+from wizard.models.outbox import QUEUED, SENT
 
 UNREADABLE = "Your saved password can no longer be read — type it again"
 FLASK = str(Path(sys.executable).with_name("flask"))
@@ -112,7 +112,7 @@ def test_an_unreadable_password_is_asked_again_and_holds_the_outbox(app, merchan
     assert 'data-category="ok"' in run_connection_test(owner).get_data(as_text=True)
     assert owner.post("/wizard/save").status_code == 302
     with Session(wrong.extensions["db_engine"]) as db:
-        from wizard.outbox.models import OutboxEmail
+        from wizard.models.outbox import OutboxEmail
         from wizard.models import utcnow
 
         row = db.exec(select(OutboxEmail)).one()

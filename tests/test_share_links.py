@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from conftest import SMTP_PASSWORD, run_connection_test, sign_up
 from test_saving import prepare
 from test_support import AGENT_EMAIL, all_bodies, sign_in, store_id_of, support_agent
-from wizard import share_links
+from wizard.support import share_links
 from wizard.models import AuditEvent, ShareLink, ShareLinkOpening, SmtpDraft, SmtpSettings, Store, utcnow
 
 OWNER = "owner@bluefern.example.com"

@@ -13,7 +13,7 @@ from smtp_servers import start_test_server
 from test_chat import conversation_row
 from test_inbox import chatting, compose_post, configure_email, deliver, emails, open_compose  # noqa: F401
 from wizard.models import Store
-from wizard.outbox.models import FAILED, Suppression
+from wizard.models.outbox import FAILED, Suppression
 from wizard.web.unsubscribe import unsubscribe_token
 
 ADDRESS = "ada@example.com"

@@ -32,7 +32,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     config.load(app, test_config)
 
-    from wizard import db, extensions, security_headers
+    from wizard import db, extensions
+    from wizard.web import security_headers
 
     extensions.init_app(app)
     db.init_app(app)
@@ -60,7 +61,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def _secrets_ready(app: Flask) -> None:
     """A missing encryption key is generated only over a database without secrets."""
-    from wizard import config, stored_secrets
+    from wizard import config
+    from wizard.secrets import stored as stored_secrets
 
     if not app.config.get("ENCRYPTION_KEYS"):
         config.ensure_encryption_key(app, stored_secrets.count_encrypted(app.extensions["db_engine"]))

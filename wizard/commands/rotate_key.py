@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 
 from wizard.db import get_engine
 from wizard.secrets import SecretBox, split_keys
-from wizard.stored_secrets import ENCRYPTED
+from wizard.secrets.stored import ENCRYPTED
 
 
 def write_key_file(path: Path, keys: list[str]) -> None:

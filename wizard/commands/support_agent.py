@@ -19,7 +19,7 @@ from flask.cli import with_appcontext
 from sqlmodel import select
 from werkzeug.security import generate_password_hash
 
-from wizard.passwords import weakness
+from wizard.accounts.passwords import weakness
 
 PASSWORD_VARIABLE = "SUPPORT_AGENT_PASSWORD"
 MIN_PASSWORD = 8

@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from wizard.models import SendLog
-from wizard.outbox.models import OutboxEmail
+from wizard.models.outbox import OutboxEmail
 
 
 def owned_message_keys(session: Session, store_id: int) -> set[str]:

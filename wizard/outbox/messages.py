@@ -12,7 +12,7 @@ from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from wizard.outbox.models import OutboxEmail
+from wizard.models.outbox import OutboxEmail
 from wizard.smtp.message import sender_address
 
 ONE_CLICK = "List-Unsubscribe=One-Click"

@@ -36,7 +36,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from wizard.models import SmtpSettings, Store, utcnow
-from wizard.outbox.models import CANCELLED, FAILED, QUEUED, SENDING, SENT, OutboxEmail, Suppression
+from wizard.models.outbox import CANCELLED, FAILED, QUEUED, SENDING, SENT, OutboxEmail, Suppression
 
 if TYPE_CHECKING:
     from wizard.smtp.probe import Reply

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from wizard.models import utcnow
-from wizard.outbox.models import UnsubscribeToken
+from wizard.models.outbox import UnsubscribeToken
 from wizard.outbox.queue import as_utc
 
 TOKEN_LIFETIME = timedelta(days=365)

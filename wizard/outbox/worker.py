@@ -38,10 +38,10 @@ from sqlmodel import Session, select
 
 from wizard.catalogue import Catalogue, load_catalogue
 from wizard.models import SmtpSettings, Store, utcnow
-from wizard.onboarding import TargetOptions, dev_mailbox_enabled, saved_target, target_options_from_config  # noqa: F401
+from wizard.setup.targets import TargetOptions, dev_mailbox_enabled, saved_target, target_options_from_config  # noqa: F401
 from wizard.outbox import queue
 from wizard.outbox.messages import build_message, message_bytes
-from wizard.outbox.models import OutboxEmail
+from wizard.models.outbox import OutboxEmail
 from wizard.outbox.sender import SendError, SendFailure, SmtpConnection
 from wizard.secrets import SecretBox, SecretError
 

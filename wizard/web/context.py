@@ -8,8 +8,8 @@ from flask_login import current_user
 from wizard.catalogue import Catalogue, load_catalogue
 from wizard.db import get_session
 from wizard.models import Store
-from wizard.onboarding import TargetOptions, target_options_from_config
-from wizard.onboarding import dev_mailbox_enabled as mailbox_setting
+from wizard.setup.targets import TargetOptions, target_options_from_config
+from wizard.setup.targets import dev_mailbox_enabled as mailbox_setting
 from wizard.secrets import SecretBox
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, request
 from flask_login import login_required
 
-from wizard import onboarding
+from wizard.setup import drafts
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_session
 from wizard.dns.resolver import DnsResolver
-from wizard.forms import ActionForm
-from wizard.rate_limits import limited
+from wizard.web.forms import ActionForm
+from wizard.web.rate_limits import limited
 from wizard.smtp.detect import detect_settings
 from wizard.web import form_data, render, wants_fragment
 from wizard.web.context import catalogue, current_store, secret_box, target_options
@@ -35,13 +35,13 @@ def detect():
     db = get_session()
     box = secret_box()
     typed = form_data()
-    draft = onboarding.update_draft(db, store, typed, box)
+    draft = drafts.update_draft(db, store, typed, box)
     host = typed.get("host", "").strip()
     email = typed.get("sender_email", "").strip()
     options = target_options()
     result, problem = None, None
     # The same field checks as the form: nothing malformed is looked up or probed.
-    findings = onboarding.check_values(store.provider or "", typed, draft, box, catalogue())
+    findings = drafts.check_values(store.provider or "", typed, draft, box, catalogue())
     blocking = [f for f in findings if f.is_error and f.field == ("host" if host else "sender_email")]
     try:
         if not host and not email:
@@ -59,7 +59,7 @@ def detect():
     context = {"detection": result, "detection_problem": problem, "action_form": ActionForm()}
     if wants_fragment():
         return render("wizard/_detect.html", "wizard/_detect.html", security_labels=SECURITY_LABELS, **context)
-    return _step("smtp", **_smtp_context(onboarding.draft_form(draft), findings, draft, ActionForm()), **context)
+    return _step("smtp", **_smtp_context(drafts.draft_form(draft), findings, draft, ActionForm()), **context)
 
 
 @bp.route("/use-detected", methods=("POST",))
@@ -69,14 +69,14 @@ def use_detected():
         abort(400)
     store = current_store()
     db = get_session()
-    draft = onboarding.get_draft(db, store)
+    draft = drafts.get_draft(db, store)
     host = request.form.get("host", "")
     port = request.form.get("port", "")
     security = request.form.get("security", "")
     if draft is None or security not in SECURITY_LABELS or not (port.isascii() and port.isdigit()):
         abort(400)
     # Another server: a stored password typed for the old one is dropped.
-    onboarding.set_server(draft, secret_box(), host=host, port=port, security=security)
+    drafts.set_server(draft, secret_box(), host=host, port=port, security=security)
     db.add(draft)
     db.commit()
     flash(f"Using {host} port {port} with {SECURITY_LABELS[security]}. Check the other fields, then continue.", "success")

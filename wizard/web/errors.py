@@ -46,7 +46,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(error):
-        from wizard.rate_limits import seconds_until_reset
+        from wizard.web.rate_limits import seconds_until_reset
 
         if getattr(error, "response", None) is not None:
             return error.response  # the view's own answer (flask-limiter's on_breach)

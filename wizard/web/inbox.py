@@ -21,12 +21,13 @@ from sqlmodel import select
 from wtforms import EmailField, HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from wizard import compose, onboarding
+from wizard.outbox import compose
+from wizard.setup import drafts
 from wizard.chat import conversations
 from wizard.db import get_session
-from wizard.forms import ActionForm, no_control_characters, no_nul, real_email
+from wizard.web.forms import ActionForm, no_control_characters, no_nul, real_email
 from wizard.models import ChatMessage, Contact, Conversation, Store, utcnow
-from wizard.outbox.models import FAILED, QUEUED, SENDING, EmailTemplate, OutboxEmail
+from wizard.models.outbox import FAILED, QUEUED, SENDING, EmailTemplate, OutboxEmail
 from wizard.outbox.queue import NotConfigured, SuppressedAddress, as_utc, enqueue, retry_now, suppression_for
 from wizard.smtp.diagnosis import CATEGORIES, explain, quota_for
 from wizard.smtp.probe import Reply
@@ -163,7 +164,7 @@ def email_blocker(store: Store, contact: Contact | None, kind: str | None = None
     if contact is None:
         return ("This visitor did not leave an email address in the pre-chat form, so there is nowhere to send "
                 "an email. Answer in the chat while they are on your site.")
-    if onboarding.get_saved(db, store) is None:
+    if drafts.get_saved(db, store) is None:
         return NOT_CONFIGURED
     suppression = suppression_for(db, store.id, contact.email)
     if suppression is None:
@@ -286,7 +287,7 @@ def timeline(conversation: Conversation, store: Store) -> list[TimelineItem]:
     emails = db.exec(select(OutboxEmail).where(OutboxEmail.conversation_id == conversation.id,
                                                OutboxEmail.store_id == store.id)).all()
     items = [TimelineItem(as_utc(m.created_at), message=m) for m in messages]
-    saved = onboarding.get_saved(db, store) if emails else None
+    saved = drafts.get_saved(db, store) if emails else None
     items += [TimelineItem(as_utc(e.created_at), email=e, problem=_email_problem(e, store, saved)) for e in emails]
     # Emails after messages of the same instant; ids keep each kind in order.
     items.sort(key=lambda item: (item.at, item.email is not None, (item.message or item.email).id))
@@ -398,7 +399,7 @@ def compose_email(conversation_id: int):
     context = dict(store=store, conversation=conversation, contact=contact, kind=kind, template=template,
                    kinds=compose.default_templates(), form=form, blocker=email_blocker(store, contact, kind),
                    placeholder_help=compose.placeholder_help(kind), gone=visitor_gone(conversation), preview=None,
-                   saved=onboarding.get_saved(get_session(), store),
+                   saved=drafts.get_saved(get_session(), store),
                    suppression=suppression_for(get_session(), store.id, contact.email) if contact else None,
                    send_error=None)
     if request.method == "GET":
@@ -500,4 +501,4 @@ def settings():
         flash("Sending settings saved.", "success")
         return redirect(url_for("inbox.settings"))
     return render_template("inbox/settings.html", store=store, form=form,
-                           saved=onboarding.get_saved(get_session(), store))
+                           saved=drafts.get_saved(get_session(), store))

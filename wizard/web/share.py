@@ -14,9 +14,9 @@ from flask import (Blueprint, Response, abort, current_app, flash, make_response
                    request, session, url_for)
 from flask_login import current_user, login_required
 
-from wizard import share_links
+from wizard.support import share_links
 from wizard.db import get_session
-from wizard.forms import ActionForm
+from wizard.web.forms import ActionForm
 from wizard.web import wants_fragment
 from wizard.web.auth import safe_next
 from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box

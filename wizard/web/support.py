@@ -12,10 +12,12 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from wizard import audit, onboarding, share_links
+from wizard.support import audit
+from wizard.support import share_links
+from wizard.setup import drafts, steps
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_session
-from wizard.forms import ActionForm
+from wizard.web.forms import ActionForm
 from wizard.models import ConnectionTest, Member, SendLog, ShareLink, Store
 from wizard.smtp.diagnosis import stage_label
 from wizard.web import form_data, render, wants_fragment
@@ -114,10 +116,10 @@ def _store_context(store: Store, focus_test: ConnectionTest | None = None, **lin
         "store": store,
         "members": db.exec(select(Member).where(Member.store_id == store.id).order_by(Member.id)).all(),
         "preset": catalogue().get(store.provider),
-        "progress": onboarding.progress(db, store, catalogue(), secret_box()),
-        "steps": onboarding.STEPS,
-        "draft": onboarding.get_draft(db, store),
-        "saved": onboarding.get_saved(db, store),
+        "progress": steps.progress(db, store, catalogue(), secret_box()),
+        "steps": drafts.STEPS,
+        "draft": drafts.get_draft(db, store),
+        "saved": drafts.get_saved(db, store),
         "tests": tests,
         "sends": sends,
         "latest_test": read_only(latest_test),

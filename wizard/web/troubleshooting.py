@@ -7,13 +7,13 @@ from flask import Blueprint, abort, current_app, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from wizard import onboarding
+from wizard.setup import drafts, saving
 from wizard.catalogue import LOCAL_KEY, SECURITY_LABELS
 from wizard.catalogue.help import help_topics, topic_for_category
 from wizard.db import get_session
 from wizard.dns.deliverability import check_domain
 from wizard.dns.resolver import DnsResolver
-from wizard.forms import ActionForm
+from wizard.web.forms import ActionForm
 from wizard.models import ConnectionTest
 from wizard.smtp.diagnosis import explain, stage_label
 from wizard.web import render, wants_fragment
@@ -42,7 +42,7 @@ def explanation(record, provider_key: str | None) -> dict | None:
 def sender_domain(store) -> str | None:
     """The domain whose DNS records decide spam placement: the saved (or draft) sender's."""
     db = get_session()
-    settings = onboarding.get_saved(db, store) or onboarding.get_draft(db, store)
+    settings = drafts.get_saved(db, store) or drafts.get_draft(db, store)
     email = settings.sender_email.strip() if settings is not None else ""
     return email.rpartition("@")[2] or None
 
@@ -86,7 +86,7 @@ def index():
             .order_by(ConnectionTest.id.desc()).limit(HISTORY_LENGTH)
         ).all()
         latest = tests[0] if tests else None
-        last_send = onboarding.latest_send(db, store)
+        last_send = saving.latest_send(db, store)
         context.update(
             latest_test=latest,
             latest_explain=explanation(latest, store.provider),
@@ -94,7 +94,7 @@ def index():
             send_explain=explanation(last_send, store.provider),
             history=tests[1:],
             preset=catalogue().get(store.provider),
-            saved=onboarding.get_saved(db, store),
+            saved=drafts.get_saved(db, store),
             domain=sender_domain(store),
         )
         if request.args.get("check") == "dns":

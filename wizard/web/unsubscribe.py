@@ -16,7 +16,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from wizard.db import get_session
 from wizard.extensions import csrf
-from wizard.forms import ActionForm
+from wizard.web.forms import ActionForm
 from wizard.models import Store
 from wizard.outbox.queue import suppress, suppression_for
 from wizard.web.public_url import external_url

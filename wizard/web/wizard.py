@@ -1,6 +1,6 @@
 """The five-step onboarding wizard: one stable URL per step.
 
-Views are thin: state lives in ``wizard.onboarding``, field checks in
+Views are thin: state lives in ``wizard.setup``, field checks in
 ``wizard.smtp.validation``, the SMTP conversation in ``wizard.smtp.probe``.
 Every step renders the full page, or just the step fragment for htmx.
 """
@@ -11,13 +11,15 @@ import json
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from wizard import audit, connection_tests, onboarding
+from wizard.support import audit
+from wizard.setup import connection_tests
+from wizard.setup import drafts, steps, saving, targets
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_engine, get_session
-from wizard.forms import ActionForm, ChecklistForm, PreChatForm, ProviderForm, SendTestForm, SmtpForm
+from wizard.web.forms import ActionForm, ChecklistForm, PreChatForm, ProviderForm, SendTestForm, SmtpForm
 from wizard.models import ConnectionTest, SendLog, SmtpDraft
 from wizard.secrets import SERVER_CHANGED, UNREADABLE, SecretError
-from wizard.rate_limits import limited
+from wizard.web.rate_limits import limited
 from wizard.smtp.diagnosis import stage_label
 from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import planned_stages, probe_smtp
@@ -39,8 +41,8 @@ def require_member():
 def _step_context(slug: str, **context) -> dict:
     """What every step template needs: the progress bar, the store, the preset."""
     store = current_store()
-    context.setdefault("progress", onboarding.progress(get_session(), store, catalogue(), secret_box()))
-    return dict(step=slug, steps=onboarding.STEPS, store=store, preset=catalogue().get(store.provider),
+    context.setdefault("progress", steps.progress(get_session(), store, catalogue(), secret_box()))
+    return dict(step=slug, steps=drafts.STEPS, store=store, preset=catalogue().get(store.provider),
                 security_labels=SECURITY_LABELS, **context)
 
 
@@ -73,7 +75,7 @@ def _go(endpoint: str, **values):
 @bp.route("")
 def resume():
     """Continue where the merchant left off."""
-    progress = onboarding.progress(get_session(), current_store(), catalogue(), secret_box())
+    progress = steps.progress(get_session(), current_store(), catalogue(), secret_box())
     if progress.next_step is None:
         return redirect(url_for("wizard.done"))
     return redirect(url_for(f"wizard.{progress.next_step.replace('-', '_')}"))
@@ -98,7 +100,7 @@ def pre_chat_form():
         db = get_session()
         db.add(store)
         db.commit()
-        if onboarding.prechat_ready(store):
+        if steps.prechat_ready(store):
             flash("Pre-chat form is on and asks every visitor for an email address.", "success")
             return _go("provider")
         flash("Saved — but follow-ups need an address: turn the form on and keep the email field required.", "warning")
@@ -124,7 +126,7 @@ def provider():
         elif preset.host_template and region not in preset.regions:
             form.ses_region.errors.append("Choose the AWS region where your SES identities are verified.")
         else:
-            onboarding.apply_provider(get_session(), store, preset, region, current_user.email, secret_box())
+            drafts.apply_provider(get_session(), store, preset, region, current_user.email, secret_box())
             _audit("settings.changed", step="provider", provider=preset.key, region=region)
             return _go("smtp")
     return _step("provider", push=request.method == "POST", form=form, providers=providers,
@@ -142,9 +144,9 @@ def _smtp_context(values: dict[str, str], findings, draft, form) -> dict:
         "feedback": by_field(findings),
         "fields": FIELDS,
         "labels": LABELS,
-        "password_saved": bool(draft and draft.password_encrypted) and onboarding.password_problem(draft, secret_box()) is None,
-        "passed": onboarding.draft_passed_test(db, store, draft, secret_box()),
-        "has_test": onboarding.latest_test(db, store) is not None,
+        "password_saved": bool(draft and draft.password_encrypted) and drafts.password_problem(draft, secret_box()) is None,
+        "passed": saving.draft_passed_test(db, store, draft, secret_box()),
+        "has_test": saving.latest_test(db, store) is not None,
     }
 
 
@@ -157,20 +159,20 @@ def smtp():
     db = get_session()
     box = secret_box()
     form = SmtpForm()
-    draft = onboarding.get_draft(db, store)
+    draft = drafts.get_draft(db, store)
     if request.method == "POST" and form.validate_on_submit():
         typed = form_data()
-        draft = onboarding.update_draft(db, store, typed, box)
-        findings = onboarding.check_values(store.provider, typed, draft, box, catalogue())
+        draft = drafts.update_draft(db, store, typed, box)
+        findings = drafts.check_values(store.provider, typed, draft, box, catalogue())
         _audit("settings.changed", step="smtp", host=draft.host[:255], port=draft.port[:10], security=draft.security[:10],
                username=draft.username[:254], sender_email=draft.sender_email[:254])
         if not has_errors(findings):
             return _go("test")
         flash("Some fields need fixing — see the messages next to them.", "error")
-        return _step("smtp", push=True, **_smtp_context(onboarding.draft_form(draft), findings, draft, form))
-    values = onboarding.draft_form(draft)
+        return _step("smtp", push=True, **_smtp_context(drafts.draft_form(draft), findings, draft, form))
+    values = drafts.draft_form(draft)
     # A fresh form shows no errors yet; a returning merchant sees where they stand.
-    findings = onboarding.check_draft(draft, catalogue(), box) if draft and draft.sender_email and draft.sender_name else []
+    findings = drafts.check_draft(draft, catalogue(), box) if draft and draft.sender_email and draft.sender_name else []
     return _step("smtp", **_smtp_context(values, findings, draft, form))
 
 
@@ -181,9 +183,9 @@ def smtp_check():
     db = get_session()
     box = secret_box()
     typed = form_data()
-    had_password = bool((onboarding.get_draft(db, store) or SmtpDraft(store_id=store.id)).password_encrypted)
-    draft = onboarding.update_draft(db, store, typed, box)
-    findings = by_field(onboarding.check_values(store.provider or "", typed, draft, box, catalogue()))
+    had_password = bool((drafts.get_draft(db, store) or SmtpDraft(store_id=store.id)).password_encrypted)
+    draft = drafts.update_draft(db, store, typed, box)
+    findings = by_field(drafts.check_values(store.provider or "", typed, draft, box, catalogue()))
     trigger = request.headers.get("HX-Trigger-Name", "")
     if trigger not in FIELDS:
         trigger = "host"
@@ -202,8 +204,8 @@ def smtp_check():
         security_labels=SECURITY_LABELS,
         feedback=findings,
         labels=LABELS,
-        passed=onboarding.draft_passed_test(db, store, draft, box),
-        has_test=onboarding.latest_test(db, store) is not None,
+        passed=saving.draft_passed_test(db, store, draft, box),
+        has_test=saving.latest_test(db, store) is not None,
     )
 
 
@@ -213,17 +215,17 @@ def _test_context(result_test=None, confirm_untested: bool = False) -> dict:
     store = current_store()
     db = get_session()
     box = secret_box()
-    draft = onboarding.get_draft(db, store)
-    findings = onboarding.check_draft(draft, catalogue(), box)
-    test = result_test or onboarding.latest_test(db, store)
+    draft = drafts.get_draft(db, store)
+    findings = drafts.check_draft(draft, catalogue(), box)
+    test = result_test or saving.latest_test(db, store)
     return {
         "draft": draft,
         "findings": findings,
         "blocked": draft is None or has_errors(findings),
         "test": test,
         "explain": explanation(test, store.provider) if test and test.status == connection_tests.FINISHED else None,
-        "passed": onboarding.draft_passed_test(db, store, draft, box),
-        "saved": onboarding.get_saved(db, store),
+        "passed": saving.draft_passed_test(db, store, draft, box),
+        "saved": drafts.get_saved(db, store),
         "confirm_untested": confirm_untested,
         "action_form": ActionForm(),
         "stage_label": stage_label,
@@ -250,7 +252,7 @@ def test():
     if request.form.get("apply_suggestion") == "yes":
         _apply_suggestion(draft, context["test"], request.form.get("password", ""))
     try:
-        target = onboarding.draft_target(draft, box, target_options())
+        target = targets.draft_target(draft, box, target_options())
     except SecretError as exc:
         # Never sent anywhere: the stored password was typed for another server
         # (or cannot be read). Step 3 says why and takes it again.
@@ -282,9 +284,9 @@ def _apply_suggestion(draft, latest, password: str) -> None:
         return
     box = secret_box()
     security = suggestion["security"] if suggestion["security"] in SECURITY_LABELS else draft.security
-    onboarding.set_server(draft, box, port=str(int(suggestion["port"])), security=security)
+    drafts.set_server(draft, box, port=str(int(suggestion["port"])), security=security)
     if password:
-        onboarding.store_password(draft, password, box)
+        drafts.store_password(draft, password, box)
     db = get_session()
     db.add(draft)
     db.commit()
@@ -329,7 +331,7 @@ def save():
     tested = context["passed"]
     if not tested and request.form.get("confirm_untested") != "yes":
         return _step("test", push=True, **_test_context(confirm_untested=True))
-    saved = onboarding.save_settings(db, store, context["draft"], box, tested=tested)
+    saved = saving.save_settings(db, store, context["draft"], box, tested=tested)
     _audit("settings.saved", tested=tested, host=saved.host, port=saved.port, security=saved.security,
            username=saved.username, sender_email=saved.sender_email)
     flash("Settings saved." if tested else "Settings saved without a passing test — they are marked untested.",
@@ -342,7 +344,7 @@ def save():
 def _send_context(form=None, log=None, password_problem: str | None = None) -> dict:
     store = current_store()
     db = get_session()
-    saved = onboarding.get_saved(db, store)
+    saved = drafts.get_saved(db, store)
     if form is None:
         form = SendTestForm()
         form.recipient.data = current_user.email
@@ -352,7 +354,7 @@ def _send_context(form=None, log=None, password_problem: str | None = None) -> d
         checklist.sender_name.data = bool(log.check_sender_name)
         checklist.not_spam.data = bool(log.check_not_spam)
     if password_problem is None:
-        password_problem = onboarding.saved_password_problem(saved, secret_box())
+        password_problem = targets.saved_password_problem(saved, secret_box())
     return {
         "saved": saved,
         "password_problem": _PASSWORD_PROBLEMS.get(password_problem) if password_problem else None,
@@ -377,7 +379,7 @@ def _own_log(log_id: int) -> SendLog:
 def send():
     store = current_store()
     db = get_session()
-    saved = onboarding.get_saved(db, store)
+    saved = drafts.get_saved(db, store)
     if saved is None:
         flash("Save your SMTP settings first (step 4).", "info")
         return redirect(url_for("wizard.test"))
@@ -385,7 +387,7 @@ def send():
     if request.method == "POST":
         if form.validate_on_submit():
             box = secret_box()
-            problem = onboarding.saved_password_problem(saved, box)
+            problem = targets.saved_password_problem(saved, box)
             if problem is not None:
                 # Nothing is sent: the page asks for the password again (step 3, then test and save).
                 return _step("send", **_send_context(form=form, password_problem=problem))
@@ -396,9 +398,9 @@ def send():
                 store_name=store.name,
                 provider_name=catalogue().get(saved.provider).name if catalogue().get(saved.provider) else "SMTP",
             )
-            result = probe_smtp(onboarding.saved_target(saved, box, target_options()), message=message,
+            result = probe_smtp(targets.saved_target(saved, box, target_options()), message=message,
                                 recipients=[form.recipient.data])
-            log = onboarding.record_send(db, store, saved, form.recipient.data, str(message["Subject"]),
+            log = saving.record_send(db, store, saved, form.recipient.data, str(message["Subject"]),
                                          str(message["Message-ID"]), str(message["From"]), result)
             return _go("send", sent=log.id)
         return _step("send", **_send_context(form=form))
@@ -434,7 +436,7 @@ def checklist(log_id: int):
 def done():
     store = current_store()
     db = get_session()
-    saved = onboarding.get_saved(db, store)
-    last_send = onboarding.latest_send(db, store)
-    return _step("done", saved=saved, last_test=onboarding.latest_test(db, store), last_send=last_send)
+    saved = drafts.get_saved(db, store)
+    last_send = saving.latest_send(db, store)
+    return _step("done", saved=saved, last_test=saving.latest_test(db, store), last_send=last_send)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from wizard.schema import all_metadata
+from wizard.db.schema import all_metadata
 
 config = context.config
 connection = config.attributes["connection"]

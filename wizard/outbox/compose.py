@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from wizard.smtp.header_text import HEADER_BREAKING, fold_header
 
-TEMPLATES_FILE = Path(__file__).resolve().parent / "catalogue" / "templates.toml"
+TEMPLATES_FILE = Path(__file__).resolve().parent.parent / "catalogue" / "templates.toml"
 KINDS = ("follow_up", "support_reply", "order_update", "reminder")
 COMMON_PLACEHOLDERS = ("visitor_name", "store_name", "last_messages")
 ORDER_PLACEHOLDERS = ("order_number", "carrier", "tracking_link")

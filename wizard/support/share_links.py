@@ -18,7 +18,8 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from wizard import audit, onboarding
+from wizard.support import audit
+from wizard.setup import drafts
 from wizard.catalogue import SECURITY_LABELS, Catalogue, template_region
 from wizard.catalogue.help import help_topics
 from wizard.models import Member, ShareLink, ShareLinkOpening, SmtpDraft, Store, utcnow
@@ -26,7 +27,7 @@ from wizard.secrets import SecretBox
 from wizard.smtp.validation import CONTROL_CHARACTERS, LABELS, MAX_LENGTH
 
 SALT = "heichat.share-link.v1"
-STEP_TARGETS = tuple(slug for slug, _ in onboarding.STEPS)
+STEP_TARGETS = tuple(slug for slug, _ in drafts.STEPS)
 # What a link may suggest, in the order the panel lists them. Never a password.
 PREFILL_FIELDS = ("provider", "host", "port", "security", "username", "sender_name", "sender_email")
 PREFILL_LABELS = {"provider": "Provider", **{k: v for k, v in LABELS.items() if k != "password"}}
@@ -59,7 +60,7 @@ class PasswordRefused(ShareLinkError):
 
 def targets() -> list[tuple[str, str, str]]:
     """Every place a link can open: ``(target, title, kind)``, kind "step" or "topic"."""
-    steps = [(slug, f"Step {i} · {title}", "step") for i, (slug, title) in enumerate(onboarding.STEPS, 1)]
+    steps = [(slug, f"Step {i} · {title}", "step") for i, (slug, title) in enumerate(drafts.STEPS, 1)]
     return steps + [(t.anchor, t.title, "topic") for t in help_topics()]
 
 
@@ -335,7 +336,7 @@ def suggestion_link_state(session: Session, suggestion: dict, now: datetime | No
 def apply_suggestion(session: Session, store: Store, suggestion: dict, catalogue: Catalogue,
                      providers: Iterable[str], member: Member, box: SecretBox) -> list[str]:
     """Accept: re-check the link (revoked or expired links apply nothing), choose
-    the suggested provider (``onboarding.apply_provider``), then write the
+    the suggested provider (``drafts.apply_provider``), then write the
     suggested fields into the draft. The saved settings are untouched; a stored
     password stays only if the server it was typed for is unchanged (else the
     merchant types it again). Returns the fields applied (audited as ``settings.changed``)."""
@@ -351,14 +352,14 @@ def apply_suggestion(session: Session, store: Store, suggestion: dict, catalogue
         if preset.host_template:
             region = (template_region(preset.host_template, values.get("host", "").lower())
                       or (store.ses_region if store.provider == preset.key else None) or preset.default_region)
-        onboarding.apply_provider(session, store, preset, region, member.email, box)
-    draft = onboarding.get_draft(session, store) or SmtpDraft(store_id=store.id)
+        drafts.apply_provider(session, store, preset, region, member.email, box)
+    draft = drafts.get_draft(session, store) or SmtpDraft(store_id=store.id)
     draft.provider = store.provider or ""
-    applied = [field for field in onboarding.TEXT_FIELDS if field in values]
+    applied = [field for field in drafts.TEXT_FIELDS if field in values]
     for field in applied:
-        setattr(draft, field, onboarding.clean_for_storage(values[field]))
+        setattr(draft, field, drafts.clean_for_storage(values[field]))
     # The suggested server is not the one the password was typed for: drop it.
-    onboarding.keep_password_bound(draft, box)
+    drafts.keep_password_bound(draft, box)
     draft.updated_at = utcnow()
     session.add(draft)
     session.commit()

@@ -45,7 +45,7 @@ class SignUpForm(FlaskForm):
 
 def refuse_weak_password(field, email: str, store_name: str) -> None:
     """A guessable password is refused, saying why (``wizard.passwords``)."""
-    from wizard.passwords import weakness
+    from wizard.accounts.passwords import weakness
 
     reason = weakness(field.data or "", email=email, store_name=store_name)
     if reason:

@@ -52,7 +52,7 @@ def create_private_file(path: str | None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from wizard import schema
+    from wizard.db import schema
 
     engine = make_engine(app.config["DATABASE_URL"])
     schema.upgrade(engine)

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from wizard.models import ConnectionTest, SmtpDraft, Store, utcnow
-from wizard.onboarding import draft_fingerprint
 from wizard.secrets import SecretBox
+from wizard.setup.drafts import draft_fingerprint
 from wizard.smtp.probe import ProbeResult, SmtpTarget, StageRecord, probe_smtp
 
 RUNNING, FINISHED = "running", "finished"

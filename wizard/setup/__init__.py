@@ -1,0 +1,1 @@
+"""The wizard's own logic: drafts, connection targets, tests and saving, progress."""

@@ -1,0 +1,101 @@
+"""Tests, saving and sending: the latest connection test, saving tested settings, the log of test emails.
+
+Plain functions over a database session (no Flask), shared by the web views,
+the CLI, the outbox worker and the tests."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from wizard.models import (
+    ConnectionTest,
+    SendLog,
+    SmtpDraft,
+    SmtpSettings,
+    Store,
+    utcnow,
+)
+from wizard.secrets import (
+    SecretBox,
+)
+from wizard.setup.drafts import (
+    draft_fingerprint,
+    get_saved,
+    saved_identity,
+    stored_password,
+)
+from wizard.smtp.probe import ProbeResult
+
+
+def latest_test(session: Session, store: Store) -> ConnectionTest | None:
+    return session.exec(
+        select(ConnectionTest).where(ConnectionTest.store_id == store.id).order_by(ConnectionTest.id.desc())
+    ).first()
+
+
+def draft_passed_test(session: Session, store: Store, draft: SmtpDraft | None, box: SecretBox) -> bool:
+    """True when the exact current draft is the one the latest passed test used."""
+    if draft is None or not draft.password_encrypted:
+        return False
+    current = draft_fingerprint(draft, box)
+    passed = session.exec(
+        select(ConnectionTest)
+        .where(ConnectionTest.store_id == store.id, ConnectionTest.fingerprint == current, ConnectionTest.ok == True)  # noqa: E712
+    ).first()
+    return passed is not None
+
+
+def save_settings(session: Session, store: Store, draft: SmtpDraft, box: SecretBox, tested: bool) -> SmtpSettings:
+    """Copy a valid draft to the saved settings (re-encrypting the password)."""
+    saved = get_saved(session, store) or SmtpSettings(store_id=store.id, provider="", host="", port=0, security="",
+                                                       sender_name="", sender_email="", username="",
+                                                       password_encrypted="", fingerprint="")
+    saved.provider = draft.provider
+    saved.host = draft.host.strip().lower().rstrip(".")
+    saved.port = int(draft.port.strip())
+    saved.security = draft.security.strip()
+    saved.sender_name = draft.sender_name.strip()
+    saved.sender_email = draft.sender_email.strip()
+    saved.username = draft.username.strip()
+    saved.password_encrypted, saved.password_binding = box.seal(stored_password(draft, box), saved_identity(saved))
+    saved.fingerprint = draft_fingerprint(draft, box)
+    saved.tested = tested
+    saved.saved_at = utcnow()
+    session.add(saved)
+    session.commit()
+    return saved
+
+
+def record_send(session: Session, store: Store, saved: SmtpSettings, recipient: str, subject: str, message_id: str,
+                sender: str, result: ProbeResult) -> SendLog:
+    reply = result.reply
+    log = SendLog(
+        store_id=store.id,
+        sender=sender,
+        recipient=recipient,
+        subject=subject,
+        message_id=message_id,
+        ok=result.ok,
+        stage=result.stage,
+        category=result.category,
+        reply_code=reply.code if reply else None,
+        reply_enhanced=reply.enhanced if reply else None,
+        reply_text=reply.text if reply else None,
+        queue_id=result.queue_id,
+        elapsed_ms=result.elapsed_ms,
+        transcript=result.transcript,
+        refusal=result.refusal,
+    )
+    session.add(log)
+    session.commit()
+    return log
+
+
+def latest_send(session: Session, store: Store, since: datetime | None = None) -> SendLog | None:
+    query = select(SendLog).where(SendLog.store_id == store.id)
+    if since is not None:
+        query = query.where(SendLog.created_at >= since)
+    return session.exec(query.order_by(SendLog.id.desc())).first()
+
+
