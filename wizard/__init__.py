@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import Flask
+if TYPE_CHECKING:  # Flask is imported when an app is built, not by every plain module's package.
+    from flask import Flask
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,6 +21,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app. ``test_config`` overrides configuration (tests use it)."""
     # templates/ and static/ sit at the repository root (the product's layout),
     # so the app runs from a checkout (editable install), not from a wheel.
+    from flask import Flask
+
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("WIZARD_INSTANCE_PATH")
     app = Flask(
         __name__,

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Optional
 
-from flask_login import UserMixin
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -40,7 +39,7 @@ class Store(SQLModel, table=True):
     send_limit_per_day: Optional[int] = None
 
 
-class Member(UserMixin, SQLModel, table=True):
+class Member(SQLModel, table=True):
     """Someone who signs in. Store members have a store; the ``support``
     role (platform staff, a later issue) has none."""
 
@@ -50,6 +49,19 @@ class Member(UserMixin, SQLModel, table=True):
     store_id: Optional[int] = Field(default=None, foreign_key="store.id", index=True)
     role: str = Field(default="owner", max_length=10)  # owner | staff | support
     created_at: datetime = Field(default_factory=utcnow)
+
+    # Flask-Login's user protocol, written out so the models need no Flask import.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
 
     def get_id(self) -> str | None:
         """Flask-Login's identifier: the key of the sign-in session this object
