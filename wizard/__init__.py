@@ -64,9 +64,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _secrets_ready(app: Flask) -> None:
-    """A missing encryption key is generated only over a database without secrets."""
+    """A missing encryption key is generated only over a database without secrets;
+    passwords stored before secret binding existed are bound where that is safe."""
     from wizard import config
     from wizard.secrets import stored as stored_secrets
 
+    engine = app.extensions["db_engine"]
     if not app.config.get("ENCRYPTION_KEYS"):
-        config.ensure_encryption_key(app, stored_secrets.count_encrypted(app.extensions["db_engine"]))
+        config.ensure_encryption_key(app, stored_secrets.count_encrypted(engine))
+    from wizard.secrets import SecretBox
+    from wizard.setup.legacy_bindings import bind_legacy_passwords
+
+    bind_legacy_passwords(engine, SecretBox(app.config["ENCRYPTION_KEYS"], app.config["SECRET_KEY"]))
