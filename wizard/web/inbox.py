@@ -10,23 +10,18 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import login_required
-from flask_wtf import FlaskForm
-from sqlalchemy import func
 from sqlmodel import select
-from wtforms import EmailField, HiddenField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from wizard.outbox import compose
 from wizard.setup import drafts
-from wizard.chat import conversations
+from wizard.chat import conversations, inbox
 from wizard.db import get_session
-from wizard.web.forms import ActionForm, no_control_characters, no_nul, real_email
-from wizard.models import ChatMessage, Contact, Conversation, Store, utcnow
+from wizard.web.forms import ActionForm
+from wizard.models import Contact, Conversation, Store, utcnow
 from wizard.models.outbox import FAILED, QUEUED, SENDING, EmailTemplate, OutboxEmail
 from wizard.outbox.queue import NotConfigured, SuppressedAddress, as_utc, enqueue, retry_now, suppression_for
 from wizard.smtp.diagnosis import CATEGORIES, explain, quota_for
@@ -35,16 +30,13 @@ from wizard.smtp.transcript import split_enhanced
 from wizard.web import render, wants_fragment
 from wizard.web.public_url import NoPublicUrl
 from wizard.web.context import catalogue, current_store
+from wizard.web.inbox_forms import ComposeForm, ReplyForm, SendSettingsForm, TemplateForm
 from wizard.web.unsubscribe import unsubscribe_urls
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 
-FILTERS = {"email": "Has an email address", "gone": "Visitor gone", "awaiting": "Awaiting your reply"}
 PENDING = (QUEUED, SENDING)
 DRAFT_KEY = re.compile(r"[A-Za-z0-9_-]{20,64}")
-MAX_REPLY_CHARS = 2000
-NOT_CONFIGURED = "Email sending is not set up yet: finish the email set-up and save your SMTP settings first."
-MAX_LIST = 500
 # Seconds between timeline refreshes: quick while an email is on its way, a
 # little slower while the visitor is on the site (new chat messages).
 POLL_PENDING, POLL_LIVE = 2, 3
@@ -61,53 +53,6 @@ def inbox_time(moment: datetime | None) -> str:
     return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
-# -- forms ---------------------------------------------------------------------------
-
-def whole_number(label: str, low: int, high: int):
-    """A validator: empty, or ASCII digits from ``low`` to ``high`` (never int() on unbounded input)."""
-    def check(_form, field) -> None:
-        text = (field.data or "").strip()
-        if not text:
-            return
-        if not re.fullmatch(r"[0-9]{1,9}", text) or not low <= int(text) <= high:
-            raise ValidationError(f"Enter {label} as a whole number from {low:,} to {high:,}.")
-    return check
-
-
-class ReplyForm(FlaskForm):
-    body = TextAreaField("Reply in the chat", validators=[
-        DataRequired("Write a reply first."),
-        Length(max=MAX_REPLY_CHARS, message=f"Keep a chat message under {MAX_REPLY_CHARS:,} characters."), no_nul])
-
-
-class ComposeForm(FlaskForm):
-    # Made when the form is first shown; the queue sends one email per key.
-    draft_key = HiddenField()
-    subject = StringField("Subject")
-    body = TextAreaField("Message")
-    order_number = StringField("Order number")
-    carrier = StringField("Carrier")
-    tracking_link = StringField("Tracking link")
-
-
-class TemplateForm(FlaskForm):
-    """One kind's wording; the page's CSRF token is checked by ``ActionForm`` (four forms share it)."""
-
-    class Meta:
-        csrf = False
-
-    subject = StringField("Subject")
-    body = TextAreaField("Message")
-
-
-class SendSettingsForm(FlaskForm):
-    reply_to = EmailField("Reply-To address",
-                          validators=[Optional(), Length(max=254), no_control_characters, real_email])
-    per_minute = StringField("Emails per minute", validators=[
-        DataRequired("Enter how many emails may go out per minute."), whole_number("the limit per minute", 1, 1000)])
-    per_day = StringField("Emails per day", validators=[whole_number("the limit per day", 1, 1_000_000)])
-
-
 # -- shared helpers ------------------------------------------------------------------
 
 def max_body_chars() -> int:
@@ -118,9 +63,8 @@ def gone_minutes() -> int:
     return int(current_app.config.get("VISITOR_GONE_MINUTES", 5))
 
 
-def visitor_gone(conversation: Conversation, now: datetime | None = None) -> bool:
-    """The visitor's page has not called in for longer than the configured minutes."""
-    return as_utc(conversation.last_seen_at) < (now or utcnow()) - timedelta(minutes=gone_minutes())
+def visitor_gone(conversation: Conversation) -> bool:
+    return inbox.visitor_gone(conversation, gone_minutes())
 
 
 def _own_conversation(conversation_id: int) -> Conversation:
@@ -159,101 +103,25 @@ def store_template(store: Store, kind: str) -> tuple[compose.TemplateText, bool]
 
 
 def email_blocker(store: Store, contact: Contact | None, kind: str | None = None) -> str | None:
-    """Why no email of ``kind`` (any kind when None) can go to this visitor, or None."""
-    db = get_session()
-    if contact is None:
-        return ("This visitor did not leave an email address in the pre-chat form, so there is nowhere to send "
-                "an email. Answer in the chat while they are on your site.")
-    if drafts.get_saved(db, store) is None:
-        return NOT_CONFIGURED
-    suppression = suppression_for(db, store.id, contact.email)
-    if suppression is None:
-        return None
-    if suppression.reason == "hard_bounce":
-        return (f"An earlier email to {contact.email} bounced: the receiving server said the address does not exist. "
-                "Ask the visitor for a working address in the chat.")
-    if kind == "reminder":
-        return f"{contact.email} unsubscribed from reminders, so no reminder can be sent to this address."
-    return None
+    return inbox.email_blocker(get_session(), store, contact, kind)
 
 
 # -- the list ------------------------------------------------------------------------
 
-@dataclass
-class InboxRow:
-    conversation: Conversation
-    contact: Contact | None
-    last_message: ChatMessage | None
-    last_email: OutboxEmail | None
-    activity: datetime
-    gone: bool
-    # How many of the store's conversations give this conversation's address (1: only this one).
-    claims: int = 1
-
-    @property
-    def awaiting(self) -> bool:
-        return self.last_message is not None and self.last_message.author == "visitor"
-
-
-def inbox_rows(store: Store, active: set[str]) -> list[InboxRow]:
-    """The store's conversations, latest activity first, narrowed by the ``active`` filters."""
-    db = get_session()
-    last_message = (select(ChatMessage.conversation_id, func.max(ChatMessage.id).label("id"))
-                    .group_by(ChatMessage.conversation_id).subquery())
-    last_email = (select(OutboxEmail.conversation_id, func.max(OutboxEmail.id).label("id"))
-                  .where(OutboxEmail.store_id == store.id).group_by(OutboxEmail.conversation_id).subquery())
-    query = (
-        select(Conversation, Contact, ChatMessage, OutboxEmail)
-        .join(Contact, Contact.id == Conversation.contact_id, isouter=True)
-        .join(last_message, last_message.c.conversation_id == Conversation.id, isouter=True)
-        .join(ChatMessage, ChatMessage.id == last_message.c.id, isouter=True)
-        .join(last_email, last_email.c.conversation_id == Conversation.id, isouter=True)
-        .join(OutboxEmail, OutboxEmail.id == last_email.c.id, isouter=True)
-        .where(Conversation.store_id == store.id)
-    )
-    now = utcnow()
-    if "email" in active:
-        query = query.where(Conversation.contact_id.is_not(None))
-    if "awaiting" in active:
-        query = query.where(ChatMessage.author == "visitor")
-    if "gone" in active:
-        query = query.where(Conversation.last_seen_at < now - timedelta(minutes=gone_minutes()))
-    rows = []
-    for conversation, contact, message, email in db.exec(query).all():
-        moments = [as_utc(conversation.started_at)]
-        moments += [as_utc(message.created_at)] if message is not None else []
-        moments += [as_utc(email.created_at)] if email is not None else []
-        rows.append(InboxRow(conversation, contact, message, email, max(moments), visitor_gone(conversation, now)))
-    rows.sort(key=lambda row: (row.activity, row.conversation.id), reverse=True)
-    rows = rows[:MAX_LIST]
-    claims = conversations.address_claims(db, store.id, (row.conversation.visitor_email for row in rows))
-    for row in rows:
-        row.claims = claims.get(row.conversation.visitor_email or "", 1)
-    return rows
-
-
 def _filters_from_request() -> set[str]:
-    return {name for name in FILTERS if request.args.get(name) in ("1", "on", "y")}
+    return {name for name in inbox.FILTERS if request.args.get(name) in ("1", "on", "y")}
 
 
 @bp.route("")
 def index():
     store = current_store()
     active = _filters_from_request()
-    return render("inbox/index.html", "inbox/_list.html", store=store, rows=inbox_rows(store, active),
-                  filters=FILTERS, active=active, gone_minutes=gone_minutes(),
+    return render("inbox/index.html", "inbox/_list.html", store=store, rows=inbox.inbox_rows(get_session(), store, active, gone_minutes()),
+                  filters=inbox.FILTERS, active=active, gone_minutes=gone_minutes(),
                   list_url=url_for("inbox.index", **{name: "1" for name in sorted(active)}))
 
 
 # -- one conversation ----------------------------------------------------------------
-
-@dataclass
-class TimelineItem:
-    at: datetime
-    message: ChatMessage | None = None
-    email: OutboxEmail | None = None
-    problem: dict | None = None
-
 
 def _email_problem(email: OutboxEmail, store: Store, saved) -> dict | None:
     """Title and provider-aware hint for a failed email, or for a queued one whose last try failed."""
@@ -280,17 +148,14 @@ def _email_problem(email: OutboxEmail, store: Store, saved) -> dict | None:
     return {"category": email.last_category, "title": title, "hint": hint, "wait": wait}
 
 
-def timeline(conversation: Conversation, store: Store) -> list[TimelineItem]:
-    """Chat messages and the conversation's emails, interleaved by time."""
+def timeline(conversation: Conversation, store: Store) -> list[inbox.TimelineItem]:
+    """The conversation's timeline, each email with its problem (if any) explained."""
     db = get_session()
-    messages = db.exec(select(ChatMessage).where(ChatMessage.conversation_id == conversation.id)).all()
-    emails = db.exec(select(OutboxEmail).where(OutboxEmail.conversation_id == conversation.id,
-                                               OutboxEmail.store_id == store.id)).all()
-    items = [TimelineItem(as_utc(m.created_at), message=m) for m in messages]
-    saved = drafts.get_saved(db, store) if emails else None
-    items += [TimelineItem(as_utc(e.created_at), email=e, problem=_email_problem(e, store, saved)) for e in emails]
-    # Emails after messages of the same instant; ids keep each kind in order.
-    items.sort(key=lambda item: (item.at, item.email is not None, (item.message or item.email).id))
+    items = inbox.timeline(db, conversation, store)
+    saved = drafts.get_saved(db, store) if any(item.email for item in items) else None
+    for item in items:
+        if item.email is not None:
+            item.problem = _email_problem(item.email, store, saved)
     return items
 
 
@@ -431,7 +296,7 @@ def compose_email(conversation_id: int):
                          idempotency_key=idempotency_key,
                          conversation=conversation, reply_to=store.reply_to, unsubscribe_url=one_click_url)
     except NotConfigured:
-        context["send_error"] = NOT_CONFIGURED
+        context["send_error"] = inbox.NOT_CONFIGURED
         return _compose_page(**context)
     except (SuppressedAddress, ValueError) as exc:  # suppressed meanwhile, or a value no header can carry
         context["send_error"] = str(exc)
