@@ -11,6 +11,7 @@ def register_blueprints(app: Flask) -> None:
     from wizard.web import audit, share, support
     from wizard.web import inbox, unsubscribe
     from wizard.web import account
+    from wizard.web import wizard_send  # noqa: F401  (step 5's routes, on the wizard's blueprint)
 
     for module in (home, auth, wizard, detect, troubleshooting, visitor, contacts, devmailbox, support, share, audit,
                    inbox, unsubscribe, account):

@@ -14,7 +14,7 @@ from wizard.web.rate_limits import limited
 from wizard.smtp.detect import detect_settings
 from wizard.web import form_data, render, wants_fragment
 from wizard.web.context import catalogue, current_store, secret_box, target_options
-from wizard.web.wizard import _go, _smtp_context, _step
+from wizard.web.wizard import go, smtp_context, step
 
 bp = Blueprint("detect", __name__, url_prefix="/wizard/smtp")
 
@@ -59,7 +59,7 @@ def detect():
     context = {"detection": result, "detection_problem": problem, "action_form": ActionForm()}
     if wants_fragment():
         return render("wizard/_detect.html", "wizard/_detect.html", security_labels=SECURITY_LABELS, **context)
-    return _step("smtp", **_smtp_context(drafts.draft_form(draft), findings, draft, ActionForm()), **context)
+    return step("smtp", **smtp_context(drafts.draft_form(draft), findings, draft, ActionForm()), **context)
 
 
 @bp.route("/use-detected", methods=("POST",))
@@ -80,4 +80,4 @@ def use_detected():
     db.add(draft)
     db.commit()
     flash(f"Using {host} port {port} with {SECURITY_LABELS[security]}. Check the other fields, then continue.", "success")
-    return _go("smtp")
+    return go("smtp")

@@ -16,16 +16,14 @@ from wizard.setup import connection_tests
 from wizard.setup import drafts, steps, saving, targets
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_engine, get_session
-from wizard.web.forms import ActionForm, ChecklistForm, PreChatForm, ProviderForm, SendTestForm, SmtpForm
-from wizard.models import ConnectionTest, SendLog, SmtpDraft
+from wizard.web.forms import ActionForm, PreChatForm, ProviderForm, SmtpForm
+from wizard.models import ConnectionTest, SmtpDraft
 from wizard.secrets import SERVER_CHANGED, UNREADABLE, SecretError
 from wizard.web.rate_limits import limited
 from wizard.smtp.diagnosis import stage_label
-from wizard.smtp.message import build_test_email
-from wizard.smtp.probe import planned_stages, probe_smtp
+from wizard.smtp.probe import planned_stages
 from wizard.smtp.validation import FIELDS, LABELS, by_field, has_errors
 from wizard.web import form_data, render, wants_fragment
-from wizard.web.ids import parse_id
 from wizard.web.troubleshooting import explanation
 from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, target_options
 
@@ -46,7 +44,7 @@ def _step_context(slug: str, **context) -> dict:
                 security_labels=SECURITY_LABELS, **context)
 
 
-def _step(slug: str, push: bool = False, **context):
+def step(slug: str, push: bool = False, **context):
     """Render step ``slug``: the full page, or the step fragment for htmx."""
     endpoint = "wizard." + slug.replace("-", "_")
     return render("wizard/page.html", "wizard/_step.html",
@@ -59,7 +57,7 @@ def _audit(action: str, **detail) -> None:
                  action=action, detail=detail)
 
 
-def _go(endpoint: str, **values):
+def go(endpoint: str, **values):
     """After a successful POST: a redirect, or for htmx an HX-Location that
     loads the next step into place and pushes its URL (same result, no reload)."""
     url = url_for(f"wizard.{endpoint}", **values)
@@ -102,9 +100,9 @@ def pre_chat_form():
         db.commit()
         if steps.prechat_ready(store):
             flash("Pre-chat form is on and asks every visitor for an email address.", "success")
-            return _go("provider")
+            return go("provider")
         flash("Saved — but follow-ups need an address: turn the form on and keep the email field required.", "warning")
-    return _step("pre-chat-form", push=request.method == "POST", form=form)
+    return step("pre-chat-form", push=request.method == "POST", form=form)
 
 
 # -- step 2 --------------------------------------------------------------------------
@@ -128,14 +126,14 @@ def provider():
         else:
             drafts.apply_provider(get_session(), store, preset, region, current_user.email, secret_box())
             _audit("settings.changed", step="provider", provider=preset.key, region=region)
-            return _go("smtp")
-    return _step("provider", push=request.method == "POST", form=form, providers=providers,
+            return go("smtp")
+    return step("provider", push=request.method == "POST", form=form, providers=providers,
                  regions=ses.regions if ses else (), choose=catalogue().choose)
 
 
 # -- step 3 --------------------------------------------------------------------------
 
-def _smtp_context(values: dict[str, str], findings, draft, form) -> dict:
+def smtp_context(values: dict[str, str], findings, draft, form) -> dict:
     store = current_store()
     db = get_session()
     return {
@@ -167,13 +165,13 @@ def smtp():
         _audit("settings.changed", step="smtp", host=draft.host[:255], port=draft.port[:10], security=draft.security[:10],
                username=draft.username[:254], sender_email=draft.sender_email[:254])
         if not has_errors(findings):
-            return _go("test")
+            return go("test")
         flash("Some fields need fixing — see the messages next to them.", "error")
-        return _step("smtp", push=True, **_smtp_context(drafts.draft_form(draft), findings, draft, form))
+        return step("smtp", push=True, **smtp_context(drafts.draft_form(draft), findings, draft, form))
     values = drafts.draft_form(draft)
     # A fresh form shows no errors yet; a returning merchant sees where they stand.
     findings = drafts.check_draft(draft, catalogue(), box) if draft and draft.sender_email and draft.sender_name else []
-    return _step("smtp", **_smtp_context(values, findings, draft, form))
+    return step("smtp", **smtp_context(values, findings, draft, form))
 
 
 @bp.route("/smtp/check", methods=("POST",))
@@ -239,7 +237,7 @@ def test():
     """Show the latest test; POST runs a new one (live for htmx, inline without JS)."""
     store = current_store()
     if request.method == "GET":
-        return _step("test", **_test_context())
+        return step("test", **_test_context())
     if not ActionForm().validate_on_submit():
         abort(400)
     db = get_session()
@@ -247,7 +245,7 @@ def test():
     context = _test_context()
     if context["blocked"]:
         flash("Fix the SMTP settings first.", "error")
-        return _step("test", **context)
+        return step("test", **context)
     draft = context["draft"]
     if request.form.get("apply_suggestion") == "yes":
         _apply_suggestion(draft, context["test"], request.form.get("password", ""))
@@ -256,18 +254,18 @@ def test():
     except SecretError as exc:
         # Never sent anywhere: the stored password was typed for another server
         # (or cannot be read). Step 3 says why and takes it again.
-        flash(_PASSWORD_PROBLEMS[exc.reason], "error")
-        return _go("smtp")
+        flash(PASSWORD_PROBLEMS[exc.reason], "error")
+        return go("smtp")
     run = connection_tests.start_test(db, store, draft, box)
     _audit("settings.tested", test_id=run.id, host=run.host, port=run.port, security=run.security)
     if wants_fragment():
         connection_tests.run_test_in_background(get_engine(), run.id, target)
-        return _step("test", **_test_context(result_test=run))
+        return step("test", **_test_context(result_test=run))
     connection_tests.run_test(db, run, target)
     return redirect(url_for("wizard.test"))
 
 
-_PASSWORD_PROBLEMS = {
+PASSWORD_PROBLEMS = {
     SERVER_CHANGED: "You changed the server: type the password again (a saved password is only sent to the server "
                     "it was typed for).",
     UNREADABLE: "Your saved password can no longer be read — type it again.",
@@ -311,7 +309,7 @@ def test_run(test_id: int):
         return render_template("wizard/_result.html", record=run, explanation=None, ok_title="",
                                stage_label=stage_label, planned=planned_stages(run.security),
                                security_labels=SECURITY_LABELS, action_form=ActionForm())
-    response = _step("test", **_test_context(result_test=run))
+    response = step("test", **_test_context(result_test=run))
     response.headers["HX-Retarget"] = "#wizard-step"
     response.headers["HX-Reswap"] = "outerHTML"
     return response
@@ -327,116 +325,13 @@ def save():
     context = _test_context()
     if context["blocked"]:
         flash("Fix the SMTP settings first.", "error")
-        return _step("test", push=True, **context)
+        return step("test", push=True, **context)
     tested = context["passed"]
     if not tested and request.form.get("confirm_untested") != "yes":
-        return _step("test", push=True, **_test_context(confirm_untested=True))
+        return step("test", push=True, **_test_context(confirm_untested=True))
     saved = saving.save_settings(db, store, context["draft"], box, tested=tested)
     _audit("settings.saved", tested=tested, host=saved.host, port=saved.port, security=saved.security,
            username=saved.username, sender_email=saved.sender_email)
     flash("Settings saved." if tested else "Settings saved without a passing test — they are marked untested.",
           "success" if tested else "warning")
-    return _go("send")
-
-
-# -- step 5 --------------------------------------------------------------------------
-
-def _send_context(form=None, log=None, password_problem: str | None = None) -> dict:
-    store = current_store()
-    db = get_session()
-    saved = drafts.get_saved(db, store)
-    if form is None:
-        form = SendTestForm()
-        form.recipient.data = current_user.email
-    checklist = ChecklistForm()
-    if log is not None:
-        checklist.arrived.data = bool(log.check_arrived)
-        checklist.sender_name.data = bool(log.check_sender_name)
-        checklist.not_spam.data = bool(log.check_not_spam)
-    if password_problem is None:
-        password_problem = targets.saved_password_problem(saved, secret_box())
-    return {
-        "saved": saved,
-        "password_problem": _PASSWORD_PROBLEMS.get(password_problem) if password_problem else None,
-        "form": form,
-        "log": log,
-        "explain": explanation(log, store.provider) if log is not None and not log.ok else None,
-        "checklist": checklist,
-        "stage_label": stage_label,
-        "mailbox_url": url_for("devmailbox.inbox") if dev_mailbox_enabled() and saved and saved.provider == "local" else None,
-    }
-
-
-def _own_log(log_id: int) -> SendLog:
-    log = get_session().get(SendLog, log_id)
-    if log is None or log.store_id != current_store().id:
-        abort(404)
-    return log
-
-
-@bp.route("/send", methods=("GET", "POST"))
-@limited("test_email")
-def send():
-    store = current_store()
-    db = get_session()
-    saved = drafts.get_saved(db, store)
-    if saved is None:
-        flash("Save your SMTP settings first (step 4).", "info")
-        return redirect(url_for("wizard.test"))
-    form = SendTestForm()
-    if request.method == "POST":
-        if form.validate_on_submit():
-            box = secret_box()
-            problem = targets.saved_password_problem(saved, box)
-            if problem is not None:
-                # Nothing is sent: the page asks for the password again (step 3, then test and save).
-                return _step("send", **_send_context(form=form, password_problem=problem))
-            message = build_test_email(
-                sender_name=saved.sender_name,
-                sender_email=saved.sender_email,
-                recipient=form.recipient.data,
-                store_name=store.name,
-                provider_name=catalogue().get(saved.provider).name if catalogue().get(saved.provider) else "SMTP",
-            )
-            result = probe_smtp(targets.saved_target(saved, box, target_options()), message=message,
-                                recipients=[form.recipient.data])
-            log = saving.record_send(db, store, saved, form.recipient.data, str(message["Subject"]),
-                                         str(message["Message-ID"]), str(message["From"]), result)
-            return _go("send", sent=log.id)
-        return _step("send", **_send_context(form=form))
-    log = None
-    sent = parse_id(request.args.get("sent"))
-    if sent is not None:
-        log = _own_log(sent)
-    return _step("send", **_send_context(log=log))
-
-
-@bp.route("/send/<int:log_id>/checklist", methods=("POST",))
-def checklist(log_id: int):
-    log = _own_log(log_id)
-    form = ChecklistForm()
-    if not form.validate_on_submit():
-        abort(400)
-    log.check_arrived = form.arrived.data
-    log.check_sender_name = form.sender_name.data
-    log.check_not_spam = form.not_spam.data
-    db = get_session()
-    db.add(log)
-    db.commit()
-    if log.ok and form.arrived.data and form.sender_name.data and form.not_spam.data:
-        flash("All three checks passed — email sending is ready.", "success")
-        return _go("done")
-    flash("Checklist saved. The hints below explain what to look at.", "info")
-    return _go("send", sent=log.id)
-
-
-# -- summary -------------------------------------------------------------------------
-
-@bp.route("/done")
-def done():
-    store = current_store()
-    db = get_session()
-    saved = drafts.get_saved(db, store)
-    last_send = saving.latest_send(db, store)
-    return _step("done", saved=saved, last_test=saving.latest_test(db, store), last_send=last_send)
-
+    return go("send")
