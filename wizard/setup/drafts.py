@@ -21,12 +21,12 @@ from wizard.secrets import (
     SecretError,
     ServerIdentity,
 )
+from wizard.smtp.hosts import ip_literal
 from wizard.smtp.validation import (
     FIELDS,
     Finding,
     SmtpValues,
     check_smtp_settings,
-    ip_literal,
 )
 
 STEPS = (

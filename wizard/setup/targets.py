@@ -20,9 +20,7 @@ from wizard.secrets import (
 from wizard.setup.drafts import draft_identity, saved_identity
 from wizard.smtp.address_policy import AddressPolicy
 from wizard.smtp.probe import SmtpTarget
-from wizard.smtp.validation import (
-    ip_literal,
-)
+from wizard.smtp.hosts import ip_literal
 
 
 @dataclass

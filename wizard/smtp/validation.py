@@ -8,7 +8,6 @@ validation endpoint alike, so both show the same messages.
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from wizard.catalogue import (
 
 )
 from wizard.catalogue.hints import render_hint
+from wizard.smtp.hosts import SCHEME, bare_host, ip_literal, is_hostname, nearest_known_host
 from wizard.smtp.header_text import HEADER_BREAKING_CLASS
 
 FIELDS = ("host", "port", "security", "sender_name", "sender_email", "username", "password")
@@ -50,8 +50,6 @@ COMMON_PORTS = {25, 465, 587, 2525}
 # What no header may contain (``header_text``), and U+FFFD, which stands for a
 # byte that was not text (or a NUL the draft could not keep).
 CONTROL_CHARACTERS = re.compile(f"[{HEADER_BREAKING_CLASS}\\ufffd]")
-HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 APP_PASSWORD = re.compile(r"^[a-z]{16}$", re.IGNORECASE)
 SENDGRID_KEY = re.compile(r"^SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$")
 
@@ -190,7 +188,7 @@ class _Checker:
         raw = self.values.host.strip()
         scheme = SCHEME.match(raw)
         if scheme:
-            self.add("host", "host_has_scheme", scheme=scheme.group(1), suggestion=_bare_host(raw))
+            self.add("host", "host_has_scheme", scheme=scheme.group(1), suggestion=bare_host(raw))
             return None
         if " " in raw or "\t" in raw:
             self.add("host", "host_has_spaces")
@@ -199,7 +197,7 @@ class _Checker:
             self.add("host", "host_is_email")
             return None
         if "/" in raw:
-            self.add("host", "host_has_path", suggestion=_bare_host(raw))
+            self.add("host", "host_has_path", suggestion=bare_host(raw))
             return None
         literal = ip_literal(raw)
         if literal is not None:
@@ -214,7 +212,7 @@ class _Checker:
         except UnicodeError:
             self.add("host", "host_invalid")
             return None
-        if not _is_hostname(ascii_host):
+        if not is_hostname(ascii_host):
             self.add("host", "host_invalid")
             return None
         return host
@@ -247,7 +245,7 @@ class _Checker:
         if prefix in {"imap", "pop", "pop3", "imap4", "mx"}:
             self.add("host", "host_looks_read_only", prefix=prefix)
             return
-        near = _nearest_known_host(host, catalogue)
+        near = nearest_known_host(host, catalogue)
         if near is not None:
             self.add("host", "host_near_miss", suggestion=near)
             return
@@ -394,60 +392,3 @@ def by_field(findings: list[Finding]) -> dict[str, list[Finding]]:
 
 def has_errors(findings: list[Finding]) -> bool:
     return any(f.is_error for f in findings)
-
-
-def ip_literal(raw: str) -> str | None:
-    """``raw`` as a bare IP address (``[::1]`` -> ``::1``), or None if it is a name."""
-    text = raw.strip()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return None
-
-
-def _bare_host(raw: str) -> str:
-    """``smtp://smtp.gmail.com:587/x`` -> ``smtp.gmail.com``."""
-    without_scheme = SCHEME.sub("", raw)
-    host = re.split(r"[/?#]", without_scheme, maxsplit=1)[0]
-    host = host.rsplit("@", 1)[-1]
-    return host.split(":")[0] or "smtp.example.com"
-
-
-def _is_hostname(host: str) -> bool:
-    if len(host) > 253 or "." not in host and host != "localhost":
-        return False
-    if re.fullmatch(r"[\d.]+", host):
-        parts = host.split(".")
-        return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
-    return all(HOST_LABEL.match(label) for label in host.split("."))
-
-
-def _nearest_known_host(host: str, catalogue: Catalogue) -> str | None:
-    """A known SMTP host one or two edits away from ``host`` (a typo), if any."""
-    best, best_distance = None, 3
-    for known in catalogue.known_hosts():
-        if abs(len(known) - len(host)) >= best_distance:
-            continue
-        distance = _edit_distance(host, known, best_distance)
-        if 0 < distance < best_distance:
-            best, best_distance = known, distance
-    return best
-
-
-def _edit_distance(a: str, b: str, limit: int) -> int:
-    """Damerau-Levenshtein distance (adjacent swaps count once), capped at ``limit``."""
-    previous2: list[int] | None = None
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, char_b in enumerate(b, 1):
-            cost = char_a != char_b
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if previous2 is not None and i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        if min(current) >= limit:
-            return limit
-        previous2, previous = previous, current
-    return previous[-1]
