@@ -1,9 +1,7 @@
-"""Blueprints (one per area) and the page-or-fragment helper they share."""
+"""Blueprints (one per area); page-or-fragment answers live in ``wizard.web.htmx``."""
 from __future__ import annotations
 
-from flask import Flask, Response, make_response, render_template, request
-
-from wizard.extensions import htmx
+from flask import Flask, request
 
 
 def register_blueprints(app: Flask) -> None:
@@ -23,24 +21,6 @@ def register_blueprints(app: Flask) -> None:
 
     app.jinja_env.globals.update(dev_mailbox_enabled=dev_mailbox_enabled, current_user_store=member_store,
                                  topic_for_category=topic_for_category)
-
-
-def wants_fragment() -> bool:
-    """An htmx request that is neither boosted nor a history restore wants a fragment."""
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
-
-
-def render(page: str, fragment: str, status: int = 200, push_url: str | None = None, **context) -> Response:
-    """Render the full page, or only its fragment for an htmx request.
-
-    Both use the same fragment template, so markup exists once.
-    """
-    template = fragment if wants_fragment() else page
-    response = make_response(render_template(template, **context), status)
-    response.vary.add("HX-Request")
-    if push_url and wants_fragment():
-        response.headers["HX-Push-Url"] = push_url
-    return response
 
 
 def form_data() -> dict[str, str]:

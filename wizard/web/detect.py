@@ -2,7 +2,7 @@
 then one click to use a combination that answered."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, request
+from flask import Blueprint, abort, current_app, flash, render_template, request
 from flask_login import login_required
 
 from wizard.setup import drafts
@@ -12,7 +12,7 @@ from wizard.dns.resolver import DnsResolver
 from wizard.web.forms import ActionForm
 from wizard.web.rate_limits import limited
 from wizard.smtp.detect import detect_settings
-from wizard.web import form_data, render, wants_fragment
+from wizard.web import form_data, htmx
 from wizard.web.context import catalogue, current_store, secret_box, target_options
 from wizard.web.wizard import go, smtp_context, step
 
@@ -57,9 +57,9 @@ def detect():
     except ValueError as exc:
         problem = str(exc)
     context = {"detection": result, "detection_problem": problem, "action_form": ActionForm()}
-    if wants_fragment():
-        return render("wizard/_detect.html", "wizard/_detect.html", security_labels=SECURITY_LABELS, **context)
-    return step("smtp", **smtp_context(drafts.draft_form(draft), findings, draft, ActionForm()), **context)
+    return htmx.respond(
+        fragment=lambda: render_template("wizard/_detect.html", security_labels=SECURITY_LABELS, **context),
+        page=lambda: step("smtp", **smtp_context(drafts.draft_form(draft), findings, draft, ActionForm()), **context))
 
 
 @bp.route("/use-detected", methods=("POST",))

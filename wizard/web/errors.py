@@ -5,12 +5,12 @@ an ``HX-Redirect`` or a small fragment, so nothing half-swaps into the page.
 """
 from __future__ import annotations
 
-from flask import Flask, abort, make_response, redirect, render_template, request, url_for
+from flask import Flask, abort, make_response, redirect, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from wizard.extensions import login_manager
-from wizard.web import wants_fragment
+from wizard.web import htmx
 
 MESSAGES = {
     400: ("That request could not be understood", "Some of what was sent is missing or malformed. Go back, check the form and try again."),
@@ -24,10 +24,8 @@ MESSAGES = {
 
 
 def _page(status: int, title: str, text: str):
-    template = "errors/_error.html" if wants_fragment() else "errors/page.html"
-    response = make_response(render_template(template, status=status, title=title, text=text), status)
-    response.vary.add("HX-Request")
-    return response
+    return htmx.page_or_fragment("errors/page.html", "errors/_error.html", status=status,
+                                 title=title, text=text)
 
 
 def init_app(app: Flask) -> None:

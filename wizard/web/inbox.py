@@ -7,12 +7,11 @@ delivered by the outbox worker, and the timeline polls while any is on its way.
 """
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from datetime import datetime
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlmodel import select
 
@@ -27,7 +26,7 @@ from wizard.outbox.queue import NotConfigured, SuppressedAddress, as_utc, enqueu
 from wizard.smtp.diagnosis import CATEGORIES, explain, quota_for
 from wizard.smtp.probe import Reply
 from wizard.smtp.transcript import split_enhanced
-from wizard.web import render, wants_fragment
+from wizard.web import htmx
 from wizard.web.public_url import NoPublicUrl
 from wizard.web.context import catalogue, current_store
 from wizard.web.inbox_forms import ComposeForm, ReplyForm, SendSettingsForm, TemplateForm
@@ -79,13 +78,8 @@ def _contact(conversation: Conversation) -> Contact | None:
 
 
 def _go(url: str):
-    """After a successful POST: a redirect, or for htmx an HX-Location that loads the next view into place."""
-    if wants_fragment():
-        response = make_response("", 200)
-        response.headers["HX-Location"] = json.dumps(
-            {"path": url, "target": "#inbox-view", "swap": "outerHTML", "select": "#inbox-view"})
-        return response
-    return redirect(url)
+    """After a successful POST: the next inbox view (loaded into place for htmx)."""
+    return htmx.after_post(url, target="#inbox-view")
 
 
 def _template_row(store: Store, kind: str) -> EmailTemplate | None:
@@ -116,7 +110,7 @@ def _filters_from_request() -> set[str]:
 def index():
     store = current_store()
     active = _filters_from_request()
-    return render("inbox/index.html", "inbox/_list.html", store=store, rows=inbox.inbox_rows(get_session(), store, active, gone_minutes()),
+    return htmx.page_or_fragment("inbox/index.html", "inbox/_list.html", store=store, rows=inbox.inbox_rows(get_session(), store, active, gone_minutes()),
                   filters=inbox.FILTERS, active=active, gone_minutes=gone_minutes(),
                   list_url=url_for("inbox.index", **{name: "1" for name in sorted(active)}))
 
@@ -183,16 +177,15 @@ def _conversation_context(conversation: Conversation, reply_form: ReplyForm | No
 @bp.route("/<int:conversation_id>")
 def conversation(conversation_id: int):
     conversation = _own_conversation(conversation_id)
-    return render("inbox/conversation.html", "inbox/_conversation.html", **_conversation_context(conversation))
+    return htmx.page_or_fragment("inbox/conversation.html", "inbox/_conversation.html", **_conversation_context(conversation))
 
 
 @bp.route("/<int:conversation_id>/timeline")
 def conversation_timeline(conversation_id: int):
     """Polled by htmx while an email is on its way or the visitor is on the site."""
     conversation = _own_conversation(conversation_id)
-    if not wants_fragment():
-        return redirect(url_for("inbox.conversation", conversation_id=conversation.id))
-    return render("inbox/_timeline.html", "inbox/_timeline.html", **_timeline_context(conversation))
+    return htmx.fragment_only("inbox/_timeline.html", url_for("inbox.conversation", conversation_id=conversation.id),
+                              **_timeline_context(conversation))
 
 
 @bp.route("/<int:conversation_id>/reply", methods=("POST",))
@@ -202,11 +195,11 @@ def reply(conversation_id: int):
     form = ReplyForm()
     if form.validate_on_submit():
         conversations.add_message(get_session(), conversation, "merchant", form.body.data)
-        if not wants_fragment():
-            return redirect(url_for("inbox.conversation", conversation_id=conversation.id))
-        form = ReplyForm(formdata=None)
-    return render("inbox/conversation.html", "inbox/_conversation.html",
-                  **_conversation_context(conversation, reply_form=form))
+        return htmx.fragment_or_redirect(
+            "inbox/_conversation.html", url_for("inbox.conversation", conversation_id=conversation.id),
+            **_conversation_context(conversation, reply_form=ReplyForm(formdata=None)))
+    return htmx.page_or_fragment("inbox/conversation.html", "inbox/_conversation.html",
+                                 **_conversation_context(conversation, reply_form=form))
 
 
 @bp.route("/<int:conversation_id>/emails/<int:email_id>/retry", methods=("POST",))
@@ -224,11 +217,8 @@ def retry(conversation_id: int, email_id: int):
         notice, level = f"“{email.subject}” is queued again.", "success"
     except SuppressedAddress as exc:
         notice, level = f"Not retried: {exc}", "error"
-    if wants_fragment():
-        return render("inbox/_timeline.html", "inbox/_timeline.html",
-                      **_timeline_context(conversation), notice=(notice, level))
-    flash(notice, level)
-    return redirect(url_for("inbox.conversation", conversation_id=conversation.id))
+    return htmx.fragment_or_redirect("inbox/_timeline.html", url_for("inbox.conversation", conversation_id=conversation.id),
+                                     notice=(notice, level), **_timeline_context(conversation))
 
 
 # -- compose -------------------------------------------------------------------------
@@ -247,7 +237,7 @@ def _compose_page(problem_list=(), **context):
     problems: dict[str, list[compose.Problem]] = {}
     for problem in problem_list:
         problems.setdefault(problem.field, []).append(problem)
-    return render("inbox/compose.html", "inbox/_compose.html", problems=problems, **context)
+    return htmx.page_or_fragment("inbox/compose.html", "inbox/_compose.html", problems=problems, **context)
 
 
 @bp.route("/<int:conversation_id>/compose", methods=("GET", "POST"))

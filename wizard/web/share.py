@@ -8,7 +8,6 @@ Pages reached through a link send ``Referrer-Policy: no-referrer``.
 """
 from __future__ import annotations
 
-import json
 
 from flask import (Blueprint, Response, abort, current_app, flash, make_response, redirect, render_template,
                    request, session, url_for)
@@ -17,7 +16,7 @@ from flask_login import current_user, login_required
 from wizard.support import share_links
 from wizard.db import get_session
 from wizard.web.forms import ActionForm
-from wizard.web import wants_fragment
+from wizard.web import htmx
 from wizard.web.auth import safe_next
 from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box
 
@@ -94,13 +93,8 @@ def open_link(token: str):
 
 
 def _go(url: str):
-    """After a POST: a redirect, or for htmx the step loaded into place (like the wizard's)."""
-    if wants_fragment():
-        response = make_response("", 200)
-        response.headers["HX-Location"] = json.dumps(
-            {"path": url, "target": "#wizard-step", "swap": "outerHTML", "select": "#wizard-step"})
-        return response
-    return redirect(url)
+    """After a POST: the wizard step at ``url`` (loaded into place for htmx, like the wizard's)."""
+    return htmx.after_post(url, target="#wizard-step")
 
 
 @bp.route("/suggestion/accept", methods=("POST",))
@@ -136,7 +130,6 @@ def dismiss():
     if not ActionForm().validate_on_submit():
         abort(400)
     session.pop(SUGGESTION, None)
-    if wants_fragment():
-        return make_response("", 200)  # the panel swaps itself out
-    flash("Suggestion dismissed — nothing was changed.", "info")
-    return redirect(safe_next(request.form.get("next")) or url_for("wizard.resume"))
+    # htmx: the panel swaps itself out.
+    return htmx.empty_or_redirect(safe_next(request.form.get("next")) or url_for("wizard.resume"),
+                                  notice=("Suggestion dismissed — nothing was changed.", "info"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlmodel import select
 
@@ -20,7 +20,7 @@ from wizard.db import get_session
 from wizard.web.forms import ActionForm
 from wizard.models import ConnectionTest, Member, SendLog, ShareLink, Store
 from wizard.smtp.diagnosis import stage_label
-from wizard.web import form_data, render, wants_fragment
+from wizard.web import form_data, htmx
 from wizard.web.context import catalogue, dev_mailbox_enabled, secret_box
 from wizard.web.public_url import page_url
 from wizard.web.ids import parse_id
@@ -60,7 +60,7 @@ def search_stores(query: str) -> list[tuple[Store, list[Member]]]:
 @bp.route("")
 def index():
     query = request.args.get("q", "").strip()[:200]
-    return render("support/index.html", "support/_results.html", query=query, results=search_stores(query))
+    return htmx.page_or_fragment("support/index.html", "support/_results.html", query=query, results=search_stores(query))
 
 
 # -- one store -----------------------------------------------------------------------
@@ -149,8 +149,7 @@ def store(store_id: int):
     store = _store(store_id)
     _opened(store)
     # ASCII digits only ("²".isdigit() is true, int("²") is not): anything else highlights nothing.
-    return render("support/store.html", "support/store.html",
-                  **_store_context(store, created=parse_id(request.args.get("created"))))
+    return render_template("support/store.html", **_store_context(store, created=parse_id(request.args.get("created"))))
 
 
 @bp.route("/tests/<int:test_id>")
@@ -161,28 +160,28 @@ def test(test_id: int):
         abort(404)
     store = _store(record.store_id)
     _opened(store, test_id=record.id)
-    return render("support/store.html", "support/store.html", **_store_context(store, focus_test=record))
+    return render_template("support/store.html", **_store_context(store, focus_test=record))
 
 
 @bp.route("/stores/<int:store_id>/deliverability")
 def deliverability(store_id: int):
     """The SPF / DMARC / DKIM check for the store's sender domain (htmx), or the page with it."""
     store = _store(store_id)
-    if not wants_fragment():
-        return redirect(url_for("support.store", store_id=store.id, check="dns", _anchor="deliverability"))
-    return render("troubleshooting/_deliverability.html", "troubleshooting/_deliverability.html", store=store,
-                  domain=sender_domain(store), check_url=url_for("support.deliverability", store_id=store.id),
-                  **deliverability_report(store))
+    return htmx.respond(
+        fragment=lambda: render_template(
+            "troubleshooting/_deliverability.html", store=store, domain=sender_domain(store),
+            check_url=url_for("support.deliverability", store_id=store.id), **deliverability_report(store)),
+        page=lambda: redirect(url_for("support.store", store_id=store.id, check="dns", _anchor="deliverability")))
 
 
 # -- share links ---------------------------------------------------------------------
 
 def _links_response(store: Store, status: int = 200, **links):
     """The links section for htmx, the whole store page otherwise."""
-    if wants_fragment():
-        return render("support/_links.html", "support/_links.html", status=status, store=store,
-                      **_links_context(store, **links))
-    return render("support/store.html", "support/_links.html", status=status, **_store_context(store, **links))
+    return htmx.respond(
+        fragment=lambda: make_response(render_template("support/_links.html", store=store,
+                                                       **_links_context(store, **links)), status),
+        page=lambda: make_response(render_template("support/store.html", **_store_context(store, **links)), status))
 
 
 @bp.route("/stores/<int:store_id>/links", methods=("POST",))
@@ -192,7 +191,7 @@ def create_link(store_id: int):
         abort(400)
     form = form_data()
     if any("password" in key.lower() for key in form):
-        return render("errors/page.html", "errors/_error.html", status=400, title="Share links never carry a password",
+        return htmx.page_or_fragment("errors/page.html", "errors/_error.html", status=400, title="Share links never carry a password",
                       text="The merchant types their password in the wizard themselves. Remove it and create the link again.")
     prefill = {key: form.get(key, "") for key in share_links.PREFILL_FIELDS}
     try:
@@ -202,10 +201,10 @@ def create_link(store_id: int):
                                        expires_in=expires_in, note=form.get("note", ""))
     except share_links.ShareLinkError as exc:
         return _links_response(store, form=form, errors=exc.errors)
-    if wants_fragment():
-        return _links_response(store, created=link.id)
-    flash("Share link created — copy it from the list below.", "success")
-    return redirect(url_for("support.store", store_id=store.id, created=link.id, _anchor="share-links"))
+    return htmx.fragment_or_redirect(
+        "support/_links.html", url_for("support.store", store_id=store.id, created=link.id, _anchor="share-links"),
+        notice=("Share link created — copy it from the list below.", "success"),
+        store=store, **_links_context(store, created=link.id))
 
 
 @bp.route("/stores/<int:store_id>/links/<int:link_id>/revoke", methods=("POST",))
@@ -217,7 +216,6 @@ def revoke_link(store_id: int, link_id: int):
     if link is None or link.store_id != store.id:
         abort(404)
     share_links.revoke(get_session(), link, current_user._get_current_object())
-    if wants_fragment():
-        return _links_response(store)
-    flash("Share link revoked: it no longer opens.", "info")
-    return redirect(url_for("support.store", store_id=store.id, _anchor="share-links"))
+    return htmx.fragment_or_redirect(
+        "support/_links.html", url_for("support.store", store_id=store.id, _anchor="share-links"),
+        notice=("Share link revoked: it no longer opens.", "info"), store=store, **_links_context(store))

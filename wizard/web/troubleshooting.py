@@ -3,7 +3,7 @@ send with the diagnosis, the history, and the help topics (public, each
 with a stable anchor)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlmodel import select
 
@@ -16,7 +16,7 @@ from wizard.dns.resolver import DnsResolver
 from wizard.web.forms import ActionForm
 from wizard.models import ConnectionTest
 from wizard.smtp.diagnosis import explain, stage_label
-from wizard.web import render, wants_fragment
+from wizard.web import htmx
 from wizard.web.context import catalogue, member_store
 
 bp = Blueprint("troubleshooting", __name__)
@@ -68,10 +68,10 @@ def deliverability():
     store = member_store()
     if store is None:
         abort(403)
-    if not wants_fragment():
-        return redirect(url_for("troubleshooting.index", check="dns", _anchor="deliverability"))
-    return render("troubleshooting/_deliverability.html", "troubleshooting/_deliverability.html",
-                  store=store, domain=sender_domain(store), **deliverability_report(store))
+    return htmx.respond(
+        fragment=lambda: render_template("troubleshooting/_deliverability.html", store=store,
+                                         domain=sender_domain(store), **deliverability_report(store)),
+        page=lambda: redirect(url_for("troubleshooting.index", check="dns", _anchor="deliverability")))
 
 
 @bp.route("/troubleshooting")
@@ -99,4 +99,4 @@ def index():
         )
         if request.args.get("check") == "dns":
             context.update(deliverability_report(store))
-    return render("troubleshooting/page.html", "troubleshooting/page.html", **context)
+    return render_template("troubleshooting/page.html", **context)

@@ -22,7 +22,7 @@ from wizard.db import get_session
 from wizard.web.forms import VisitorForm, no_nul
 from wizard.models import Conversation, Store
 from wizard.web.rate_limits import client_address, wait_before
-from wizard.web import render, wants_fragment
+from wizard.web import htmx
 
 bp = Blueprint("visitor", __name__, url_prefix="/s")
 
@@ -74,9 +74,8 @@ def _wait(action: str, store: Store) -> int | None:
 
 def _slowed_down(response, wait: int):
     """The in-chat "slow down" answer: a 429 page without JavaScript, a swappable 200 fragment for htmx."""
+    response = htmx.refused_for_plain(response, TOO_MANY)
     response.headers["Retry-After"] = str(wait)
-    if not wants_fragment():
-        response.status_code = TOO_MANY
     return response
 
 
@@ -109,31 +108,31 @@ def messages(slug: str):
     """GET: the message list (polled by htmx; 204 while nothing is new). POST: the visitor writes."""
     store = _store(slug)
     conversation = _visitor_conversation(store)
+    chat_url = url_for("visitor.chat", slug=store.slug)
     if conversation is None:
-        if wants_fragment():
-            return make_response("", STOP_POLLING)
-        return redirect(url_for("visitor.chat", slug=store.slug))
+        return htmx.empty_or_redirect(chat_url, status=STOP_POLLING)
     conversations.mark_seen(get_session(), conversation)
     if request.method == "GET":
-        if not wants_fragment():
-            return redirect(url_for("visitor.chat", slug=store.slug))
-        context = _chat_context(store, conversation)
-        if request.args.get("after", "") == str(context["last_id"]):
-            return make_response("", 204)
-        response = make_response(render_template("visitor/_log.html", **context))
-        response.vary.add("HX-Request")
-        return response
+        return htmx.respond(fragment=lambda: _new_messages(store, conversation), page=lambda: redirect(chat_url))
     message_form = ChatMessageForm()
     if message_form.validate_on_submit():
         wait = _wait("chat_message", store)
         if wait is not None:
             # The form keeps the typed text; the visitor sends it again after the wait.
-            return _slowed_down(render("visitor/chat.html", "visitor/_conversation.html",
-                                       **_chat_context(store, conversation, message_form=message_form,
-                                                       slow_down=wait)), wait)
+            return _slowed_down(htmx.page_or_fragment(
+                "visitor/chat.html", "visitor/_conversation.html",
+                **_chat_context(store, conversation, message_form=message_form, slow_down=wait)), wait)
         conversations.add_message(get_session(), conversation, "visitor", message_form.body.data)
-        if not wants_fragment():
-            return redirect(url_for("visitor.chat", slug=store.slug))
-        message_form = ChatMessageForm(formdata=None)
-    return render("visitor/chat.html", "visitor/_conversation.html",
-                  **_chat_context(store, conversation, message_form=message_form))
+        return htmx.fragment_or_redirect(
+            "visitor/_conversation.html", chat_url,
+            **_chat_context(store, conversation, message_form=ChatMessageForm(formdata=None)))
+    return htmx.page_or_fragment("visitor/chat.html", "visitor/_conversation.html",
+                                 **_chat_context(store, conversation, message_form=message_form))
+
+
+def _new_messages(store: Store, conversation: Conversation):
+    """The polled message list; 204 while nothing is new since the id the page has."""
+    context = _chat_context(store, conversation)
+    if request.args.get("after", "") == str(context["last_id"]):
+        return make_response("", 204)
+    return render_template("visitor/_log.html", **context)

@@ -6,9 +6,8 @@ Every step renders the full page, or just the step fragment for htmx.
 """
 from __future__ import annotations
 
-import json
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from wizard.support import audit
@@ -23,7 +22,7 @@ from wizard.web.rate_limits import limited
 from wizard.smtp.diagnosis import stage_label
 from wizard.smtp.probe import planned_stages
 from wizard.smtp.validation import FIELDS, LABELS, by_field, has_errors
-from wizard.web import form_data, render, wants_fragment
+from wizard.web import form_data, htmx
 from wizard.web.troubleshooting import explanation
 from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, target_options
 
@@ -47,8 +46,8 @@ def _step_context(slug: str, **context) -> dict:
 def step(slug: str, push: bool = False, **context):
     """Render step ``slug``: the full page, or the step fragment for htmx."""
     endpoint = "wizard." + slug.replace("-", "_")
-    return render("wizard/page.html", "wizard/_step.html",
-                  push_url=url_for(endpoint) if push else None, **_step_context(slug, **context))
+    return htmx.page_or_fragment("wizard/page.html", "wizard/_step.html",
+                                 push_url=url_for(endpoint) if push else None, **_step_context(slug, **context))
 
 
 def _audit(action: str, **detail) -> None:
@@ -60,14 +59,7 @@ def _audit(action: str, **detail) -> None:
 def go(endpoint: str, **values):
     """After a successful POST: a redirect, or for htmx an HX-Location that
     loads the next step into place and pushes its URL (same result, no reload)."""
-    url = url_for(f"wizard.{endpoint}", **values)
-    if wants_fragment():
-        response = make_response("", 200)
-        response.headers["HX-Location"] = json.dumps(
-            {"path": url, "target": "#wizard-step", "swap": "outerHTML", "select": "#wizard-step"}
-        )
-        return response
-    return redirect(url)
+    return htmx.after_post(url_for(f"wizard.{endpoint}", **values), target="#wizard-step")
 
 
 @bp.route("")
@@ -258,11 +250,15 @@ def test():
         return go("smtp")
     run = connection_tests.start_test(db, store, draft, box)
     _audit("settings.tested", test_id=run.id, host=run.host, port=run.port, security=run.security)
-    if wants_fragment():
+    def live_timeline():
+        # htmx: the stages fill in while the page polls the stored run.
         connection_tests.run_test_in_background(get_engine(), run.id, target)
         return step("test", **_test_context(result_test=run))
-    connection_tests.run_test(db, run, target)
-    return redirect(url_for("wizard.test"))
+
+    def finished_page():
+        connection_tests.run_test(db, run, target)
+        return redirect(url_for("wizard.test"))
+    return htmx.respond(fragment=live_timeline, page=finished_page)
 
 
 PASSWORD_PROBLEMS = {
@@ -302,8 +298,11 @@ def test_run(test_id: int):
     run = db.get(ConnectionTest, test_id)
     if run is None or run.store_id != store.id:
         abort(404)
-    if not wants_fragment():
-        return redirect(url_for("wizard.test"))
+    return htmx.respond(fragment=lambda: _test_progress(db, run), page=lambda: redirect(url_for("wizard.test")))
+
+
+def _test_progress(db, run: ConnectionTest):
+    """The timeline so far while the test runs; the whole step (swapped in its place) once done."""
     run = connection_tests.expire_if_stuck(db, run, float(current_app.config["SMTP_TIMEOUT"]))
     if run.status == connection_tests.RUNNING:
         return render_template("wizard/_result.html", record=run, explanation=None, ok_title="",
