@@ -206,6 +206,19 @@ def email_taken(db: Session, email: str) -> bool:
     return db.exec(select(func.count()).select_from(Member).where(Member.email == email)).one() > 0
 
 
+def create_member(db: Session, email: str, password_hash: str, *, role: str, store: Store | None = None) -> Member:
+    """One account — a store's owner or staff, or a support agent (no store) — committed.
+
+    Every way in creates accounts here (sign-up, ``create-support-agent``). The
+    unique email column decides who gets an address: a taken one raises
+    ``IntegrityError`` (the caller rolls back and says so), also when two
+    requests race for it."""
+    member = Member(email=email.lower(), password_hash=password_hash, store_id=store.id if store else None, role=role)
+    db.add(member)
+    db.commit()
+    return member
+
+
 def create_owner(db: Session, store_name: str, email: str, password_hash: str) -> Member | None:
     """Create a store and its owner; None when the email already has an account.
 
@@ -222,10 +235,7 @@ def create_owner(db: Session, store_name: str, email: str, password_hash: str) -
             store = Store(name=name, slug=_free_slug(db, base, attempt))
             db.add(store)
             db.flush()
-            member = Member(email=email, password_hash=password_hash, store_id=store.id, role="owner")
-            db.add(member)
-            db.commit()
-            return member
+            return create_member(db, email, password_hash, role="owner", store=store)
         except IntegrityError:
             # Another sign-up took the email or the slug first: look again.
             db.rollback()

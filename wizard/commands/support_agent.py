@@ -16,9 +16,11 @@ import click
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from flask.cli import with_appcontext
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from werkzeug.security import generate_password_hash
 
+from wizard.accounts import create_member
 from wizard.accounts.passwords import weakness
 
 PASSWORD_VARIABLE = "SUPPORT_AGENT_PASSWORD"
@@ -52,8 +54,11 @@ def create_support_agent_command(email: str) -> None:
     reason = weakness(password, email=address)
     if reason:
         _fail(f"choose a stronger password. {reason}")
-    db.add(Member(email=address, password_hash=generate_password_hash(password), store_id=None, role="support"))
-    db.commit()
+    try:
+        create_member(db, address, generate_password_hash(password), role="support")
+    except IntegrityError:  # taken meanwhile
+        db.rollback()
+        _fail(f"an account with the email {address} already exists.")
     click.echo(f"Support agent {address} created. They sign in at /signin and land on /support.")
 
 
