@@ -213,3 +213,7 @@ def smtp_form(server, **overrides) -> dict:
     }
     values.update(overrides)
     return values
+
+
+# Fixtures shared by test modules (importing them here makes them visible to every module).
+from browser_helpers import artifacts, browser, live, new_page  # noqa: E402, F401

@@ -13,16 +13,13 @@ import re
 
 import pytest
 
-from test_browser import (  # noqa: F401  (browser, new_page, artifacts are fixtures)
+from browser_helpers import (
     LiveApp,
-    serve_live,
-    artifacts,
-    browser,
     choose_local_mailbox,
     complete_pre_chat_form,
     expect,
     fill_smtp,
-    new_page,
+    serve_live,
     shot,
     sign_up,
     step,

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import re
 
-from test_browser import (  # noqa: F401  (live, browser, new_page, artifacts are fixtures)
+from browser_helpers import (
     SENDER_EMAIL,
     SENDER_NAME,
     SMTP_SECRET,
     SMTP_USER,
-    artifacts,
-    browser,
     choose_local_mailbox,
     complete_pre_chat_form,
     expect,
-    live,
-    new_page,
     shot,
     sign_up,
     step,
