@@ -5,7 +5,6 @@ test module by ``conftest.py``."""
 from __future__ import annotations
 
 import contextlib
-
 import re
 import shutil
 import threading
@@ -16,11 +15,11 @@ import pytest
 from cryptography.fernet import Fernet
 from werkzeug.serving import make_server
 
-from conftest import skip_or_fail
 from wizard import create_app
 from wizard.cli import start_dev_mailbox
 from wizard.devmailbox.server import find_free_port
-from wizard.devmailbox.store import list_messages
+
+from conftest import skip_or_fail
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from smtp_servers import start_test_server
 from wizard import create_app
 from wizard.devmailbox.certs import ensure_self_signed_cert
 
 # The password is distinctive, so a leak anywhere is easy to find.
 from failure_peers import SMTP_PASSWORD, SMTP_USERNAME  # noqa: E402
+from smtp_servers import start_test_server
+
 # CI sets this so tests needing Chromium or PostgreSQL fail instead of skipping.
 STRICT = os.environ.get("WIZARD_REQUIRE_ALL_TESTS") == "1"
 
@@ -217,3 +218,13 @@ def smtp_form(server, **overrides) -> dict:
 
 # Fixtures shared by test modules (importing them here makes them visible to every module).
 from browser_helpers import artifacts, browser, live, new_page  # noqa: E402, F401
+
+
+@pytest.fixture
+def chatting(app, merchant):
+    """A visitor (Ada, with an address) who wrote one message."""
+    from helpers import conversation_row, enable_prechat, start_chat
+
+    enable_prechat(merchant)
+    visitor = start_chat(app)
+    return visitor, conversation_row(app).id

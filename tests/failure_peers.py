@@ -7,9 +7,10 @@ import socket
 import tempfile
 from pathlib import Path
 
+from wizard.devmailbox.certs import ensure_self_signed_cert
+
 from scripted_smtp import scripted_server
 from smtp_servers import silent_listener, start_test_server
-from wizard.devmailbox.certs import ensure_self_signed_cert
 
 SMTP_USERNAME = "merchant@bluefern.example.com"
 SMTP_PASSWORD = "Zq7-unique-SMTP-secret-4711"

@@ -4,10 +4,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from conftest import CSRF_IN_PAGE, sign_up
-from test_saving import prepare
 from wizard import accounts
 from wizard.models import SignInThrottle, utcnow
+
+from conftest import CSRF_IN_PAGE, sign_up
+from helpers import prepare
 
 
 def sign_in(client, email, password):
@@ -46,8 +47,9 @@ def test_repeated_wrong_passwords_slow_the_account_down(app, client):
     assert re.search(r"Too many failed sign-ins from here\. Try again in \d+ s", blocked.get_data(as_text=True))
     # Once the wait is over the right password works and resets the count.
     with app.app_context():
-        from wizard.db import get_session
         from sqlmodel import select
+
+        from wizard.db import get_session
 
         db = get_session()
         for row in db.exec(select(SignInThrottle)).all():

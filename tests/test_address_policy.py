@@ -7,11 +7,12 @@ import threading
 import pytest
 from cryptography.fernet import Fernet
 
-from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test, sign_up
-from dns_server import DnsTestServer
-from test_wizard_flow import choose_other, enable_prechat
 from wizard import create_app
 from wizard.smtp.address_policy import AddressPolicy
+
+from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test, sign_up
+from dns_server import DnsTestServer
+from helpers import choose_other, enable_prechat
 
 REFUSED = ["127.0.0.1", "127.0.0.2", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1",
            "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "ff02::1",

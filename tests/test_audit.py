@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from conftest import SMTP_PASSWORD, run_connection_test, sign_up
-from test_saving import prepare
-from test_support import add_member, all_bodies, sign_in, store_id_of, support_agent
-from wizard.support import audit
 from wizard.models import AuditEvent, Member
+from wizard.support import audit
+
+from conftest import SMTP_PASSWORD, run_connection_test, sign_up
+from helpers import add_member, all_bodies, prepare, sign_in, store_id_of, support_agent
 
 OWNER = "owner@bluefern.example.com"
 

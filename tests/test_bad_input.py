@@ -32,11 +32,12 @@ from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import IntegerConverter, PathConverter, UnicodeConverter
 
-from conftest import BACKENDS, Merchant, fresh_database, sign_up
-from dns_server import DnsTestServer
-from test_wizard_flow import choose_other, enable_prechat
 from wizard import create_app
 from wizard.smtp.validation import FIELDS
+
+from conftest import BACKENDS, Merchant, fresh_database, sign_up
+from dns_server import DnsTestServer
+from helpers import choose_other, enable_prechat
 
 ROOT = Path(__file__).resolve().parent.parent
 

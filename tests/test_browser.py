@@ -9,20 +9,8 @@ the same answers.
 Screenshots of every step go to ``tests/artifacts/`` (git-ignored).
 """
 from __future__ import annotations
-import contextlib
+
 import re
-import shutil
-import threading
-from dataclasses import dataclass, field
-from pathlib import Path
-import pytest
-from cryptography.fernet import Fernet
-from werkzeug.serving import make_server
-from conftest import skip_or_fail
-from wizard import create_app
-from wizard.cli import start_dev_mailbox
-from wizard.devmailbox.server import find_free_port
-from wizard.devmailbox.store import list_messages
 
 from browser_helpers import (
     SENDER_EMAIL,
@@ -37,6 +25,8 @@ from browser_helpers import (
     step,
     url_is,
 )
+
+from wizard.devmailbox.store import list_messages
 
 
 def test_whole_wizard_in_the_browser(live, new_page, artifacts):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from browser_helpers import (
     LiveApp,
     choose_local_mailbox,
@@ -25,6 +24,7 @@ from browser_helpers import (
     step,
     url_is,
 )
+
 from wizard.devmailbox.store import list_messages
 
 VISITOR_NAME = "Ada Lovelace"

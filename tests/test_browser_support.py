@@ -22,6 +22,7 @@ from browser_helpers import (
     step,
     url_is,
 )
+
 from wizard.commands.support_agent import PASSWORD_VARIABLE, register
 
 AGENT = "agent@heichat-browser.example.com"

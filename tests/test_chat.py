@@ -5,65 +5,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from conftest import CSRF_IN_PAGE
-from test_wizard_flow import enable_prechat
-from wizard.models import ChatMessage, Contact, Conversation, utcnow
+from wizard.models import Contact, utcnow
 
-SLUG = "blue-fern-shop"
-CHAT = f"/s/{SLUG}/chat"
-MESSAGES = f"/s/{SLUG}/chat/messages"
-
-
-class Visitor:
-    """A visitor's browser: its own cookie jar, the CSRF token from the page."""
-
-    def __init__(self, app):
-        self.client = app.test_client()
-        self.token = ""
-
-    def get(self, url: str, htmx: bool = False):
-        response = self.client.get(url, headers={"HX-Request": "true"} if htmx else {})
-        found = CSRF_IN_PAGE.search(response.get_data(as_text=True))
-        if found:
-            self.token = found.group(1)
-        return response
-
-    def post(self, url: str, data: dict, htmx: bool = False):
-        if not self.token:
-            self.get(CHAT)
-        headers = {"X-CSRFToken": self.token}
-        if htmx:
-            headers["HX-Request"] = "true"
-        return self.client.post(url, data=data, headers=headers)
-
-
-def start_chat(app, name="Ada", email="ada@example.com", message="Do you ship to Oslo?") -> Visitor:
-    visitor = Visitor(app)
-    response = visitor.post(CHAT, {"name": name, "email": email, "message": message})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return visitor
-
-
-def conversation_row(app) -> Conversation:
-    with Session(app.extensions["db_engine"]) as session:
-        return session.exec(select(Conversation).order_by(Conversation.id.desc())).first()
-
-
-def set_last_seen(app, conversation_id: int, minutes_ago: float) -> None:
-    with Session(app.extensions["db_engine"]) as session:
-        conversation = session.get(Conversation, conversation_id)
-        conversation.last_seen_at = utcnow() - timedelta(minutes=minutes_ago)
-        session.add(conversation)
-        session.commit()
-
-
-def chat_bodies(app, conversation_id: int) -> list[tuple[str, str]]:
-    with Session(app.extensions["db_engine"]) as session:
-        rows = session.exec(select(ChatMessage).where(ChatMessage.conversation_id == conversation_id)
-                            .order_by(ChatMessage.id)).all()
-        return [(m.author, m.body) for m in rows]
+from helpers import CHAT, MESSAGES, Visitor, chat_bodies, conversation_row, enable_prechat, set_last_seen, start_chat
 
 
 def test_visitor_writes_without_javascript(app, merchant):

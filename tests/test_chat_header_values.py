@@ -9,12 +9,8 @@ import re
 
 import pytest
 from sqlmodel import Session, select
-
-from conftest import CSRF_IN_PAGE
 from test_bad_input import wtf_errors
-from test_chat import CHAT, Visitor, start_chat
-from test_inbox import (  # noqa: F401
-    chatting,
+from test_inbox import (
     compose_post,
     configure_email,
     deliver,
@@ -22,10 +18,12 @@ from test_inbox import (  # noqa: F401
     field_value,
     open_compose,
 )
-from test_support import support_agent
-from test_wizard_flow import enable_prechat
+
 from wizard.models import Contact, Conversation, Member, Store
 from wizard.models.outbox import EmailTemplate
+
+from conftest import CSRF_IN_PAGE
+from helpers import CHAT, Visitor, enable_prechat, start_chat, support_agent
 
 SEPARATORS = {"line_separator": "\u2028", "paragraph_separator": "\u2029", "next_line": "\u0085"}
 

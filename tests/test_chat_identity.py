@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 
 from sqlmodel import Session, select
-
-from test_chat import start_chat
 from test_inbox import compose_post, configure_email, deliver, open_compose
-from test_wizard_flow import enable_prechat
+
 from wizard.models import Contact, Conversation
+
+from helpers import enable_prechat, start_chat
 
 ADA_TEXT = "Do you ship to Oslo?"
 STRANGER_TEXT = "Please send my invoice to a new address"

@@ -9,10 +9,10 @@ import time
 from markupsafe import escape
 from sqlmodel import Session, func, select
 
-from conftest import sign_up
-from test_chat import CHAT, MESSAGES, Visitor, start_chat
-from test_wizard_flow import enable_prechat
 from wizard.models import ChatMessage, Conversation
+
+from conftest import sign_up
+from helpers import CHAT, MESSAGES, Visitor, enable_prechat, start_chat
 
 WAIT = re.compile(r"Try again in (\d+) seconds")
 

@@ -8,19 +8,19 @@ import base64
 import re
 from datetime import timedelta
 
+from alembic import command
 from cryptography.fernet import Fernet
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import MetaData, insert
 from sqlmodel import Session, select
-
-from alembic import command
-from conftest import CSRF_IN_PAGE
-from test_inbox import chatting, compose_post, configure_email, deliver, open_compose  # noqa: F401
+from test_inbox import compose_post, configure_email, deliver, open_compose  # noqa: F401
 from test_unsubscribe import ADDRESS, store_id, suppressions
+
 from wizard import create_app
-from wizard.db import schema
-from wizard.db import make_engine
+from wizard.db import make_engine, schema
 from wizard.models import Conversation, utcnow
+
+from conftest import CSRF_IN_PAGE
 
 FOOTER = re.compile(r"To stop these reminders, open http://localhost/u/([^\s<\"]+)")
 OLD_SALT = "heichat.unsubscribe.reminders"  # the salt the readable tokens were signed with

@@ -6,7 +6,14 @@ import re
 import pytest
 
 from wizard.outbox.compose import (
-    KINDS, QUOTED_MESSAGES, ChatLine, ComposeValues, check_template, default_templates, placeholders, render_email,
+    KINDS,
+    QUOTED_MESSAGES,
+    ChatLine,
+    ComposeValues,
+    check_template,
+    default_templates,
+    placeholders,
+    render_email,
 )
 
 CHAT = [ChatLine("visitor", "Do you ship to Oslo?"), ChatLine("merchant", "Yes, in 3 days."),

@@ -6,12 +6,13 @@ import time
 
 import pytest
 
-from conftest import SMTP_PASSWORD, SMTP_USERNAME
-from dns_server import DnsTestServer
-from smtp_servers import silent_listener
 from wizard.catalogue import load_catalogue
 from wizard.smtp.detect import detect_settings
 from wizard.smtp.probe import SmtpTarget, probe_smtp
+
+from conftest import SMTP_PASSWORD, SMTP_USERNAME
+from dns_server import DnsTestServer
+from smtp_servers import silent_listener
 
 
 def test_unknown_host_is_dns_not_found_through_probe_and_cli(app, monkeypatch):

@@ -1,9 +1,8 @@
 """Find my settings in step 3, with and without JavaScript."""
 from __future__ import annotations
 
-
 from conftest import smtp_form
-from test_wizard_flow import choose_other, enable_prechat
+from helpers import choose_other, enable_prechat
 
 
 def test_detect_offers_what_answered_and_one_click_fills_it(merchant, starttls_server, app):

@@ -19,14 +19,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-
-from conftest import skip_or_fail
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from smtp_servers import silent_listener, start_test_server
 from wizard.devmailbox import certs, store
 from wizard.devmailbox.server import DevMailbox, find_free_port, run_forever
+
+from conftest import skip_or_fail
+from smtp_servers import silent_listener, start_test_server
 
 TIMEOUT = 5
 

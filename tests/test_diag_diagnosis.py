@@ -8,14 +8,14 @@ import datetime as dt
 import json
 
 import pytest
-
-from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test, smtp_form
-from smtp_servers import start_test_server
 from test_diag_peers import NOW, hang_up_peer, make_ca, make_leaf
-from test_saving import prepare
-from test_wizard_flow import enable_prechat
+
 from wizard.smtp.diagnosis import _rule_matches, classify_reply, enhanced_matches
 from wizard.smtp.probe import Reply, SmtpTarget, probe_smtp
+
+from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test, smtp_form
+from helpers import enable_prechat, prepare
+from smtp_servers import start_test_server
 
 RECIPIENT = "customer@example.com"
 BASIC_OFF = "550 5.7.30 Basic authentication is not supported for Client Submission."

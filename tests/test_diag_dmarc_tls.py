@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SMTP_PASSWORD, SMTP_USERNAME
-from dns_server import DnsTestServer
 from wizard.dns.deliverability import check_domain
 from wizard.dns.resolver import DnsResolver
 from wizard.smtp.tls import tls_context
+
+from conftest import SMTP_PASSWORD, SMTP_USERNAME
+from dns_server import DnsTestServer
 
 ZONE = {
     "badp.test": {"TXT": ["v=spf1 -all"]},

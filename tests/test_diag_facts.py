@@ -7,12 +7,13 @@ from __future__ import annotations
 import html
 
 import pytest
-
-from conftest import sign_up
 from test_validation import BASE, findings_for
-from test_wizard_flow import enable_prechat
+
 from wizard.catalogue import load_catalogue
 from wizard.smtp.diagnosis import explain
+
+from conftest import sign_up
+from helpers import enable_prechat
 
 CATALOGUE = load_catalogue()
 

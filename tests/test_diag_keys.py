@@ -9,12 +9,12 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
+from wizard.catalogue import load_catalogue
+from wizard.db import make_engine, schema
+
 from conftest import SMTP_PASSWORD, SMTP_USERNAME
 from dns_server import DnsTestServer
 from smtp_servers import start_test_server
-from wizard.db import schema
-from wizard.catalogue import load_catalogue
-from wizard.db import make_engine
 
 CONTRACT = ["gmail", "microsoft365", "zoho", "sendgrid", "mailgun", "ses", "brevo", "custom"]
 ALIASES = {"outlook": "microsoft365", "other": "custom"}

@@ -7,13 +7,14 @@ import html
 from datetime import timedelta
 
 from sqlmodel import Session, select
-
 from test_diag_diagnosis import M365_QUOTA, NON_ASCII, SES_RATE
-from test_inbox import chatting, configure_email, deliver  # noqa: F401
+from test_inbox import configure_email, deliver  # noqa: F401
 from test_outbox import drain, make_store, queue_email, received_ids, rows, wait_until
-from test_chat import conversation_row
+
 from wizard.models import SmtpSettings, utcnow
 from wizard.models.outbox import FAILED, QUEUED, SENT
+
+from helpers import conversation_row
 
 
 def test_microsoft_quota_keeps_the_email_queued_for_a_day_and_the_timeline_says_why(

@@ -7,11 +7,12 @@ import time
 
 import pytest
 
-from dns_server import DnsTestServer
 from wizard.catalogue import load_catalogue
 from wizard.dns.deliverability import check_domain, normalise_domain
 from wizard.dns.provider_guess import guess_provider
 from wizard.dns.resolver import DnsLookupError, DnsResolver
+
+from dns_server import DnsTestServer
 
 KEY = "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC3testkey"
 GOOGLE = "v=spf1 include:_spf.google.com ~all"

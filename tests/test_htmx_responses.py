@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from conftest import RUN_URL
-from test_saving import prepare
+from helpers import prepare
 
 
 def vary(response) -> set[str]:

@@ -12,16 +12,15 @@ import pytest
 from markupsafe import escape
 from sqlmodel import Session, select
 
-from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test, sign_up
-from smtp_servers import start_test_server
-from test_chat import chat_bodies, conversation_row, set_last_seen, start_chat
-from test_saving import prepare
-from test_wizard_flow import enable_prechat
 from wizard.models import Store
 from wizard.models.outbox import FAILED, QUEUED, SENT, EmailTemplate, OutboxEmail
 from wizard.outbox.queue import suppress
 from wizard.outbox.worker import run_worker, target_options_from_config
 from wizard.secrets import SecretBox
+
+from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test, sign_up
+from helpers import chat_bodies, conversation_row, prepare, set_last_seen, start_chat
+from smtp_servers import start_test_server
 
 DRAFT_KEY = re.compile(r'name="draft_key" type="hidden" value="([^"]+)"')
 
@@ -62,14 +61,6 @@ def field_value(page: str, name: str) -> str:
 def compose_post(merchant, conversation_id: int, key: str, action: str, kind: str = "follow_up", htmx=False, **fields):
     data = {"draft_key": key, "action": action, **fields}
     return merchant.post(f"/inbox/{conversation_id}/compose?kind={kind}", data, htmx=htmx)
-
-
-@pytest.fixture
-def chatting(app, merchant):
-    """A visitor (Ada, with an address) who wrote one message."""
-    enable_prechat(merchant)
-    visitor = start_chat(app)
-    return visitor, conversation_row(app).id
 
 
 # -- the list --------------------------------------------------------------------------

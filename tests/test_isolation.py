@@ -28,7 +28,7 @@ from werkzeug.routing import IntegerConverter, PathConverter, RequestRedirect, U
 
 from conftest import SMTP_PASSWORD, SMTP_USERNAME, Merchant, run_connection_test, sign_up
 from dns_server import DnsTestServer
-from test_wizard_flow import choose_other, enable_prechat
+from helpers import choose_other, enable_prechat
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,10 @@ import stat
 
 from cryptography.fernet import Fernet
 
-from conftest import SMTP_PASSWORD, run_connection_test, sign_up
-from test_saving import prepare
 from wizard import create_app
+
+from conftest import SMTP_PASSWORD, run_connection_test, sign_up
+from helpers import prepare
 
 
 def instance_app(instance, **extra):

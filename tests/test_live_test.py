@@ -5,8 +5,8 @@ import re
 import time
 
 from conftest import RUN_URL, SMTP_PASSWORD, run_connection_test
+from helpers import prepare
 from smtp_servers import silent_listener
-from test_saving import prepare
 
 
 def test_timeline_fills_in_while_the_test_runs(merchant, starttls_server):

@@ -13,14 +13,14 @@ import ipaddress
 
 import pytest
 from cryptography.fernet import Fernet
+from test_inbox import compose_post, open_compose
+
+from wizard import create_app
+from wizard.smtp.address_policy import AddressPolicy, embedded_ipv4
 
 from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test, sign_up
 from dns_server import DnsTestServer
-from test_chat import conversation_row, set_last_seen, start_chat
-from test_inbox import compose_post, open_compose
-from test_wizard_flow import choose_other, enable_prechat
-from wizard import create_app
-from wizard.smtp.address_policy import AddressPolicy, embedded_ipv4
+from helpers import choose_other, conversation_row, enable_prechat, set_last_seen, start_chat
 
 LOOPBACK_INSIDE = "an IPv6 form of 127.0.0.1, which is a loopback address"
 # name -> (address the host resolves to, what the refusal says)

@@ -15,14 +15,15 @@ import ssl
 
 import pytest
 from cryptography.fernet import Fernet
-
-from conftest import run_connection_test, sign_up
 from test_address_policy import CountingListener
-from test_wizard_flow import enable_prechat
+
 from wizard import create_app
 from wizard.cli import start_dev_mailbox
 from wizard.devmailbox.server import find_free_port
 from wizard.devmailbox.store import list_messages
+
+from conftest import run_connection_test, sign_up
+from helpers import enable_prechat
 
 REFUSED = "HeiChat will not connect to this address"
 

@@ -10,9 +10,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from conftest import BACKENDS, fresh_database, sign_up
 from wizard import create_app
 from wizard.db import make_engine
+
+from conftest import BACKENDS, fresh_database, sign_up
 
 
 def make_app(tmp_path, database_url, **config):

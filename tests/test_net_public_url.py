@@ -6,13 +6,13 @@ import re
 
 import pytest
 from cryptography.fernet import Fernet
+from test_inbox import compose_post, configure_email, deliver, emails, open_compose  # noqa: F401
+from test_share_links import make_link
+
+from wizard import create_app
 
 from conftest import CSRF_IN_PAGE, SMTP_PASSWORD, run_connection_test
-from test_inbox import chatting, compose_post, configure_email, deliver, emails, open_compose  # noqa: F401
-from test_saving import prepare
-from test_share_links import make_link
-from test_support import store_id_of, support_agent
-from wizard import create_app
+from helpers import prepare, store_id_of, support_agent
 
 PUBLIC = "https://chat.heichat.example"
 EVIL = "evil.example"
@@ -79,9 +79,10 @@ def production_app(tmp_path, certs, database_url):
 
 
 def test_production_without_the_setting_builds_no_link_from_the_host_header(production_app, starttls_server):
-    from conftest import sign_up
     from test_chat import conversation_row, start_chat
     from test_wizard_flow import enable_prechat
+
+    from conftest import sign_up
 
     assert not production_app.testing and not production_app.debug
     merchant = sign_up(production_app.test_client())

@@ -12,15 +12,16 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, func, select
 
-from conftest import SMTP_PASSWORD, SMTP_USERNAME
-from smtp_servers import start_test_server
 from wizard.catalogue import load_catalogue
 from wizard.models import Conversation, SmtpSettings, Store, utcnow
-from wizard.outbox import queue
 from wizard.models.outbox import FAILED, QUEUED, SENT, OutboxEmail, Suppression
+from wizard.outbox import queue
 from wizard.outbox.worker import daily_limit, run_worker, start_embedded_worker, target_options_from_config
-from wizard.setup.drafts import saved_identity
 from wizard.secrets import SecretBox
+from wizard.setup.drafts import saved_identity
+
+from conftest import SMTP_PASSWORD, SMTP_USERNAME
+from smtp_servers import start_test_server
 
 SENDER_NAME = "Blue Fern Support"
 REPLY_TO = "help@bluefern.example.com"

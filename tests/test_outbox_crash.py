@@ -9,12 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import SMTP_PASSWORD, SMTP_USERNAME
-from smtp_servers import start_test_server
 from test_outbox import make_store, queue_email, received_ids, rows, wait_until
+
 from wizard import PROJECT_ROOT
 from wizard.models import utcnow
 from wizard.models.outbox import QUEUED, SENDING, SENT
+
+from conftest import SMTP_PASSWORD, SMTP_USERNAME
+from smtp_servers import start_test_server
 
 TESTS = Path(__file__).resolve().parent
 

@@ -8,14 +8,15 @@ from collections import Counter
 
 import pytest
 from sqlmodel import Session
+from test_outbox import make_store, received_ids, rows, wait_until
+from test_outbox_crash import start_worker, stop_process
+
+from wizard.models import Store
+from wizard.models.outbox import SENT
+from wizard.outbox import queue
 
 from conftest import SMTP_PASSWORD, SMTP_USERNAME
 from smtp_servers import start_test_server
-from test_outbox import make_store, received_ids, rows, wait_until
-from test_outbox_crash import start_worker, stop_process
-from wizard.models import Store
-from wizard.outbox import queue
-from wizard.models.outbox import SENT
 
 EMAILS = 500
 

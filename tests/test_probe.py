@@ -7,10 +7,11 @@ import time
 
 import pytest
 
-from conftest import SMTP_PASSWORD, SMTP_USERNAME
-from smtp_servers import silent_listener, start_test_server
 from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import SmtpTarget, probe_smtp
+
+from conftest import SMTP_PASSWORD, SMTP_USERNAME
+from smtp_servers import silent_listener, start_test_server
 
 
 def target(port, security="starttls", *, ca_file=None, password=SMTP_PASSWORD, host="localhost", **kwargs):

@@ -3,14 +3,7 @@ an explicit confirmation and is marked untested; any change asks for a new test.
 from __future__ import annotations
 
 from conftest import SMTP_PASSWORD, run_connection_test, smtp_form
-from test_wizard_flow import choose_other, enable_prechat
-
-
-def prepare(merchant, server, **overrides):
-    enable_prechat(merchant)
-    choose_other(merchant)
-    response = merchant.post("/wizard/smtp", smtp_form(server, **overrides))
-    assert response.status_code == 302
+from helpers import choose_other, enable_prechat, prepare
 
 
 def test_save_is_offered_only_after_the_exact_values_pass(merchant, starttls_server):
@@ -57,8 +50,8 @@ def test_blank_password_keeps_the_saved_one(merchant, starttls_server):
 
 
 def test_failed_send_is_explained_and_logged(merchant, certs):
-    from smtp_servers import start_test_server
     from conftest import SMTP_USERNAME
+    from smtp_servers import start_test_server
 
     with start_test_server("starttls", username=SMTP_USERNAME, password=SMTP_PASSWORD, cert=certs[0], key=certs[1],
                            data_reply="550 The from address does not match a verified Sender Identity.") as server:

@@ -7,8 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from wizard.db import schema
-from wizard.db import make_engine
+from wizard.db import make_engine, schema
 
 
 def test_migrations_from_scratch_match_the_models(app, database_url):

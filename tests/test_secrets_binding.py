@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import pytest
 from sqlmodel import Session, select
-
-from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test, smtp_form
-from smtp_servers import start_test_server
 from test_inbox import compose_post, configure_email, deliver, emails, open_compose
-from test_chat import conversation_row, set_last_seen, start_chat
 from test_share_links import make_link
-from test_saving import prepare
-from test_support import all_bodies, store_id_of, support_agent
-from test_wizard_flow import enable_prechat
+
 from wizard.models import SmtpDraft, SmtpSettings
 from wizard.models.outbox import QUEUED
+
+from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test, smtp_form
+from helpers import all_bodies, conversation_row, enable_prechat, prepare, set_last_seen, start_chat, store_id_of, support_agent
+from smtp_servers import start_test_server
 
 OWNER = "owner@bluefern.example.com"
 CHANGED = "You changed the server: type the password again"

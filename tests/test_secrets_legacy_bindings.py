@@ -4,15 +4,14 @@ points at another server keeps no binding and asks for the password again."""
 from __future__ import annotations
 
 from sqlmodel import Session, select
-
-from smtp_servers import start_test_server
-from test_chat import conversation_row, set_last_seen, start_chat
 from test_inbox import compose_post, configure_email, deliver, emails, open_compose
-from test_support import store_id_of
-from test_wizard_flow import enable_prechat
+
 from wizard import create_app
 from wizard.models import SmtpDraft, SmtpSettings
 from wizard.models.outbox import SENT
+
+from helpers import conversation_row, enable_prechat, set_last_seen, start_chat, store_id_of
+from smtp_servers import start_test_server
 
 OWNER = "owner@bluefern.example.com"
 CONFIG_KEYS = ("TESTING", "DATABASE_URL", "SECRET_KEY", "ENCRYPTION_KEYS", "SMTP_EXTRA_CA_FILE", "SMTP_TIMEOUT",

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 from sqlmodel import Session, select
-
-from conftest import CSRF_IN_PAGE, SMTP_PASSWORD, Merchant, run_connection_test, sign_up, smtp_form
-from test_chat import conversation_row, set_last_seen, start_chat
 from test_inbox import compose_post, configure_email, deliver, emails, open_compose
-from test_wizard_flow import enable_prechat
+
 from wizard import create_app
 from wizard.models.outbox import QUEUED, SENT
+
+from conftest import CSRF_IN_PAGE, SMTP_PASSWORD, Merchant, run_connection_test, sign_up, smtp_form
+from helpers import conversation_row, enable_prechat, set_last_seen, start_chat
 
 UNREADABLE = "Your saved password can no longer be read — type it again"
 FLASK = str(Path(sys.executable).with_name("flask"))
@@ -112,8 +112,8 @@ def test_an_unreadable_password_is_asked_again_and_holds_the_outbox(app, merchan
     assert 'data-category="ok"' in run_connection_test(owner).get_data(as_text=True)
     assert owner.post("/wizard/save").status_code == 302
     with Session(wrong.extensions["db_engine"]) as db:
-        from wizard.models.outbox import OutboxEmail
         from wizard.models import utcnow
+        from wizard.models.outbox import OutboxEmail
 
         row = db.exec(select(OutboxEmail)).one()
         row.next_attempt_at = utcnow()  # the hold is re-checked every minute; do not wait for it

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, select
-
 from test_share_links import SUGGESTED, link_row, make_link, open_with_suggestion, snapshot
-from test_support import store_id_of, support_agent
+
 from wizard.models import ShareLink, SmtpDraft, utcnow
+
+from helpers import store_id_of, support_agent
 
 OWNER = "owner@bluefern.example.com"
 

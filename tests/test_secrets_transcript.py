@@ -12,10 +12,8 @@ import re
 import pytest
 
 from conftest import SMTP_USERNAME, run_connection_test, smtp_form
+from helpers import choose_other, enable_prechat, store_id_of, support_agent
 from smtp_servers import start_test_server
-from test_saving import choose_other
-from test_support import store_id_of, support_agent
-from test_wizard_flow import enable_prechat
 
 PASSWORD = "Python"
 OWNER = "owner@bluefern.example.com"

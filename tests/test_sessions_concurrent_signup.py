@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import threading
 
-from conftest import CSRF_IN_PAGE
 from sqlmodel import Session, select
 
 from wizard.models import Member, Store
+
+from conftest import CSRF_IN_PAGE
 
 BROWSERS = 6
 

@@ -6,11 +6,12 @@ import html
 import re
 
 import pytest
-from conftest import CSRF_IN_PAGE
 from sqlmodel import Session, select
 
 from wizard.commands.support_agent import PASSWORD_VARIABLE, register
 from wizard.models import Member
+
+from conftest import CSRF_IN_PAGE
 
 EMAIL = "owner@bluefern.example.com"
 STORE = "Blue Fern Shop"

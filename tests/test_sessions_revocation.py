@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import CSRF_IN_PAGE, Merchant, sign_up
 from flask_login.utils import encode_cookie
 from sqlmodel import Session, select
-from test_chat import conversation_row, start_chat
-from test_wizard_flow import enable_prechat
 
 from wizard.models import SignInSession, Store, utcnow
+
+from conftest import CSRF_IN_PAGE, Merchant, sign_up
+from helpers import conversation_row, enable_prechat, start_chat
 
 VISITOR_TEXT = "Do you ship to Oslo?"
 NEW_PASSWORD = "velvet-harbour-quince-42"

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 
-from conftest import CSRF_IN_PAGE, sign_up
 from sqlmodel import Session, select
 
 from wizard import accounts
 from wizard.models import Member
+
+from conftest import CSRF_IN_PAGE, sign_up
 
 OWNER_PASSWORD = "merchant-pass-1"
 

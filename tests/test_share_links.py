@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from conftest import SMTP_PASSWORD, run_connection_test, sign_up
-from test_saving import prepare
-from test_support import AGENT_EMAIL, all_bodies, sign_in, store_id_of, support_agent
-from wizard.support import share_links
 from wizard.models import AuditEvent, ShareLink, ShareLinkOpening, SmtpDraft, SmtpSettings, Store, utcnow
+from wizard.support import share_links
+
+from conftest import SMTP_PASSWORD, run_connection_test, sign_up
+from helpers import AGENT_EMAIL, all_bodies, prepare, sign_in, store_id_of, support_agent
 
 OWNER = "owner@bluefern.example.com"
 OWNER_PASSWORD = "merchant-pass-1"

@@ -7,53 +7,14 @@ import re
 import pytest
 from flask import render_template
 from sqlmodel import Session, select
-from werkzeug.security import generate_password_hash
 
-from conftest import CSRF_IN_PAGE, SMTP_PASSWORD, Merchant, run_connection_test, sign_up, smtp_form
-from test_saving import prepare
 from wizard.commands.support_agent import PASSWORD_VARIABLE, register
 from wizard.models import AuditEvent, ConnectionTest, Member, SendLog
 
-AGENT_EMAIL = "agent@heichat.example.com"
-AGENT_PASSWORD = "support-pass-1"
-
+from conftest import SMTP_PASSWORD, Merchant, run_connection_test, sign_up, smtp_form
+from helpers import AGENT_EMAIL, AGENT_PASSWORD, add_member, all_bodies, prepare, sign_in, store_id_of, support_agent
 
 # -- helpers (the other support test modules import them) -------------------------------
-
-def add_member(app, email: str, password: str, role: str, store_id: int | None = None) -> int:
-    with Session(app.extensions["db_engine"]) as db:
-        # A cheap hash: these accounts exist only for the test (the app's own hashing is tested by sign-up).
-        member = Member(email=email, password_hash=generate_password_hash(password, method="pbkdf2:sha256:1000"),
-                        role=role, store_id=store_id)
-        db.add(member)
-        db.commit()
-        return member.id
-
-
-def sign_in(client, email: str, password: str, next_url: str | None = None):
-    page = client.get("/signin").get_data(as_text=True)
-    token = CSRF_IN_PAGE.search(page).group(1)
-    url = "/signin" + (f"?next={next_url}" if next_url else "")
-    return client.post(url, data={"email": email, "password": password, "csrf_token": token})
-
-
-def support_agent(app, email: str = AGENT_EMAIL) -> Merchant:
-    """A signed-in support agent on their own test client."""
-    add_member(app, email, AGENT_PASSWORD, "support")
-    client = app.test_client()
-    assert sign_in(client, email, AGENT_PASSWORD).status_code == 302
-    agent = Merchant(client, email)
-    assert agent.get("/support").status_code == 200  # also picks up the CSRF token
-    return agent
-
-
-def store_id_of(app, email: str) -> int:
-    with Session(app.extensions["db_engine"]) as db:
-        return db.exec(select(Member).where(Member.email == email)).one().store_id
-
-
-def all_bodies(*people) -> str:
-    return "\n".join(body for person in people for body in person.bodies)
 
 
 # -- the command --------------------------------------------------------------------------

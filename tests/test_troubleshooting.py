@@ -1,10 +1,11 @@
 """The troubleshooting page: the latest test with its diagnosis, history, help topics."""
 from __future__ import annotations
 
-from conftest import run_connection_test
-from test_saving import prepare
 from wizard.catalogue.help import help_topics, topic_for_category
 from wizard.smtp.diagnosis import CATEGORIES
+
+from conftest import run_connection_test
+from helpers import prepare
 
 ANCHORS = ["test-connection-fails", "auth-failed", "sender-rejected", "spam", "sender-vs-username", "best-practices"]
 

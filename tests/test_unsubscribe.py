@@ -7,14 +7,15 @@ import re
 
 from itsdangerous import URLSafeSerializer
 from sqlmodel import Session, select
+from test_inbox import compose_post, configure_email, deliver, emails, open_compose  # noqa: F401
 
-from conftest import CSRF_IN_PAGE, SMTP_PASSWORD, SMTP_USERNAME
-from smtp_servers import start_test_server
-from test_chat import conversation_row
-from test_inbox import chatting, compose_post, configure_email, deliver, emails, open_compose  # noqa: F401
 from wizard.models import Store
 from wizard.models.outbox import FAILED, Suppression
 from wizard.web.unsubscribe import unsubscribe_token
+
+from conftest import CSRF_IN_PAGE, SMTP_PASSWORD, SMTP_USERNAME
+from helpers import conversation_row
+from smtp_servers import start_test_server
 
 ADDRESS = "ada@example.com"
 

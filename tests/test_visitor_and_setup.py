@@ -6,9 +6,10 @@ import stat
 
 from cryptography.fernet import Fernet
 
-from conftest import CSRF_IN_PAGE
-from test_wizard_flow import enable_prechat
 from wizard import create_app
+
+from conftest import CSRF_IN_PAGE
+from helpers import enable_prechat
 
 
 def visitor_post(client, slug, data):

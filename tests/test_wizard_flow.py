@@ -8,15 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SMTP_PASSWORD, database_text, run_connection_test, smtp_form
-
-
-def enable_prechat(merchant, htmx=False):
-    return merchant.post("/wizard/pre-chat-form", {"enabled": "y", "email_required": "y", "name_mode": "optional",
-                                                   "intro": "Leave your email"}, htmx=htmx)
-
-
-def choose_other(merchant, htmx=False):
-    return merchant.post("/wizard/provider", {"provider": "custom", "ses_region": "us-east-1"}, htmx=htmx)
+from helpers import choose_other, enable_prechat
 
 
 def run_wizard(merchant, server, htmx: bool):
