@@ -10,7 +10,8 @@ from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test
 from failure_peers import SCENARIOS, UNCOVERED_HERE
 from test_saving import prepare
 from wizard.smtp.diagnosis import CATEGORIES
-from wizard.smtp.probe import SmtpTarget, probe_smtp
+from wizard.smtp.probe import probe_smtp
+from wizard.smtp.types import SmtpTarget
 
 TIMEOUT = 2.0
 RECIPIENT = "customer@example.com"

@@ -11,7 +11,8 @@ from dns_server import DnsTestServer
 from smtp_servers import silent_listener
 from wizard.catalogue import load_catalogue
 from wizard.smtp.detect import detect_settings
-from wizard.smtp.probe import SmtpTarget, probe_smtp
+from wizard.smtp.probe import probe_smtp
+from wizard.smtp.types import SmtpTarget
 
 
 def test_unknown_host_is_dns_not_found_through_probe_and_cli(app, monkeypatch):

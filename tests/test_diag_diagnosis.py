@@ -15,7 +15,8 @@ from test_diag_peers import NOW, hang_up_peer, make_ca, make_leaf
 from test_saving import prepare
 from test_wizard_flow import enable_prechat
 from wizard.smtp.diagnosis import _rule_matches, classify_reply, enhanced_matches
-from wizard.smtp.probe import Reply, SmtpTarget, probe_smtp
+from wizard.smtp.probe import probe_smtp
+from wizard.smtp.types import Reply, SmtpTarget
 
 RECIPIENT = "customer@example.com"
 BASIC_OFF = "550 5.7.30 Basic authentication is not supported for Client Submission."

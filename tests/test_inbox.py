@@ -20,7 +20,8 @@ from test_wizard_flow import enable_prechat
 from wizard.models import Store
 from wizard.models.outbox import FAILED, QUEUED, SENT, EmailTemplate, OutboxEmail
 from wizard.outbox.queue import suppress
-from wizard.outbox.worker import run_worker, target_options_from_config
+from wizard.outbox.worker import run_worker
+from wizard.smtp.target_options import target_options_from_config
 from wizard.secrets import SecretBox
 
 DRAFT_KEY = re.compile(r'name="draft_key" type="hidden" value="([^"]+)"')

@@ -10,7 +10,8 @@ import pytest
 from conftest import SMTP_PASSWORD, SMTP_USERNAME
 from smtp_servers import silent_listener, start_test_server
 from wizard.smtp.message import build_test_email
-from wizard.smtp.probe import SmtpTarget, probe_smtp
+from wizard.smtp.probe import probe_smtp
+from wizard.smtp.types import SmtpTarget
 
 
 def target(port, security="starttls", *, ca_file=None, password=SMTP_PASSWORD, host="localhost", **kwargs):

@@ -39,7 +39,7 @@ from wizard.models import SmtpSettings, Store, utcnow
 from wizard.models.outbox import CANCELLED, FAILED, QUEUED, SENDING, SENT, OutboxEmail, Suppression
 
 if TYPE_CHECKING:
-    from wizard.smtp.probe import Reply
+    from wizard.smtp.types import Reply
 
 __all__ = [
     "CANCELLED", "FAILED", "QUEUED", "SENDING", "SENT", "KINDS", "REMINDER",

@@ -10,8 +10,8 @@ backoff, permanent ones failed with their category.
 
 Where it runs:
 
-- embedded: ``start_embedded_worker(app)`` — one worker thread alongside the
-  web server (the ``serve`` command);
+- embedded: ``wizard.commands.embedded_worker.start_embedded_worker(app)`` —
+  one worker thread alongside the web server (the ``serve`` command);
 - on its own: ``flask --app wizard outbox-worker`` (``wizard.commands.outbox_worker``);
   on PostgreSQL any number of them, on any number of machines; on SQLite one.
 
@@ -38,12 +38,12 @@ from sqlmodel import Session, select
 
 from wizard.catalogue import Catalogue, load_catalogue
 from wizard.models import SmtpSettings, Store, utcnow
-from wizard.setup.targets import TargetOptions, dev_mailbox_enabled, saved_target, target_options_from_config  # noqa: F401
+from wizard.models.outbox import OutboxEmail
 from wizard.outbox import queue
 from wizard.outbox.messages import build_message, message_bytes
-from wizard.models.outbox import OutboxEmail
 from wizard.outbox.sender import SendError, SendFailure, SmtpConnection
 from wizard.secrets import SecretBox, SecretError
+from wizard.smtp.target_options import TargetOptions, saved_target
 
 log = logging.getLogger("wizard.outbox")
 
@@ -398,43 +398,3 @@ def run_worker(engine: Engine, box: SecretBox, options_factory: Callable[[], Tar
         retry_cap_seconds=retry_cap_seconds, stop_event=stop_event or threading.Event(), catalogue=catalogue,
     )
     return worker.run(poll_seconds, once)
-
-
-# -- configuration and the embedded worker ---------------------------------------------
-
-class EmbeddedWorker:
-    """A worker thread inside the web process; ``stop()`` ends it."""
-
-    def __init__(self, thread: threading.Thread, stop_event: threading.Event):
-        self.thread = thread
-        self.stop_event = stop_event
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the current message, hand the rest back, close connections."""
-        self.stop_event.set()
-        self.thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self.thread.is_alive()
-
-
-def start_embedded_worker(app, **options) -> EmbeddedWorker:
-    """Start one outbox worker thread for ``app`` (the ``serve`` command's).
-
-    Reads the engine (``app.extensions["db_engine"]``), the encryption keys and
-    the SMTP settings from the app; ``options`` go to ``run_worker``.
-    """
-    config = app.config
-    box = SecretBox(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
-    target_options = target_options_from_config(config, dev_mailbox_enabled(config, app.debug),
-                                                instance_path=app.instance_path)
-    engine = app.extensions["db_engine"]
-    stop_event = threading.Event()
-    options.setdefault("worker_id", f"embedded:{default_worker_id()}")
-    thread = threading.Thread(
-        target=run_worker, args=(engine, box, lambda: target_options),
-        kwargs=dict(stop_event=stop_event, **options), name="outbox-worker", daemon=True,
-    )
-    thread.start()
-    return EmbeddedWorker(thread, stop_event)

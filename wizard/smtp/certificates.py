@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from wizard.catalogue.hints import LenientValues
+from wizard.smtp.diagnosis_data import diagnosis_data
 
 # OpenSSL's verification result codes (X509_V_ERR_*).
 NOT_YET_VALID, EXPIRED = 9, 10
@@ -27,8 +28,6 @@ HOSTNAME_MISMATCH, IP_MISMATCH = 62, 64
 
 
 def _texts() -> dict:
-    from wizard.smtp.diagnosis import diagnosis_data
-
     return diagnosis_data()["certificate"]
 
 

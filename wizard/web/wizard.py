@@ -23,6 +23,7 @@ from wizard.web.rate_limits import limited
 from wizard.smtp.diagnosis import stage_label
 from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import planned_stages, probe_smtp
+from wizard.smtp.target_options import saved_target
 from wizard.smtp.validation import FIELDS, LABELS, by_field, has_errors
 from wizard.web import form_data, render, wants_fragment
 from wizard.web.ids import parse_id
@@ -398,7 +399,7 @@ def send():
                 store_name=store.name,
                 provider_name=catalogue().get(saved.provider).name if catalogue().get(saved.provider) else "SMTP",
             )
-            result = probe_smtp(targets.saved_target(saved, box, target_options()), message=message,
+            result = probe_smtp(saved_target(saved, box, target_options()), message=message,
                                 recipients=[form.recipient.data])
             log = saving.record_send(db, store, saved, form.recipient.data, str(message["Subject"]),
                                          str(message["Message-ID"]), str(message["From"]), result)
