@@ -49,7 +49,7 @@ class SendFailure:
     wait_reason: str = ""
 
     @classmethod
-    def of(cls, stage: str, failure: Failure) -> "SendFailure":
+    def of(cls, stage: str, failure: Failure) -> SendFailure:
         return cls(stage, failure.category, failure.reply, failure.detail,
                    retry_after=failure.retry_after, wait_reason=failure.wait_reason)
 

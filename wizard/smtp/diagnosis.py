@@ -6,7 +6,6 @@ are a closed set shared by the wizard, the troubleshooting page and the CLI.
 """
 from __future__ import annotations
 
-import re
 import smtplib
 import socket
 import ssl

@@ -36,7 +36,7 @@ def resolve(host: str, port: int, timeout: float) -> list[tuple]:
     try:
         return pending.result(timeout)
     except FuturesTimeout:
-        raise socket.timeout(f"looking up {host} took longer than {timeout:.0f} s") from None
+        raise TimeoutError(f"looking up {host} took longer than {timeout:.0f} s") from None
 
 
 def resolve_with_nameserver(nameserver: str, host: str, port: int, timeout: float) -> list[tuple]:
@@ -61,7 +61,7 @@ def resolve_with_nameserver(nameserver: str, host: str, port: int, timeout: floa
         except dns.resolver.NoAnswer:
             continue
         except dns.exception.Timeout:
-            raise socket.timeout(f"the DNS server did not answer for {host} in time") from None
+            raise TimeoutError(f"the DNS server did not answer for {host} in time") from None
         except dns.exception.DNSException as exc:  # a malformed name, SERVFAIL …
             raise socket.gaierror(socket.EAI_FAIL, f"looking up {host} failed: {exc}") from None
         addresses += [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (r.address, port)) for r in answer]

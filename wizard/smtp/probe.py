@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 import smtplib
 import time
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from typing import Callable
 
 from wizard.smtp.diagnosis import non_ascii_address_message
 from wizard.smtp.session import Refused, SmtpSession, StageFailed, extract_queue_id

@@ -30,7 +30,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from wizard.smtp.diagnosis import Failure, diagnose_exception, diagnose_reply
 from wizard.smtp.lookup import resolve, resolve_with_nameserver
@@ -116,7 +116,7 @@ class SmtpSession:
         """How long the next step may take."""
         remaining = self.remaining()
         if remaining <= 0:
-            raise socket.timeout("the test ran out of time")
+            raise TimeoutError("the test ran out of time")
         return min(remaining, cap) if cap else remaining
 
     def elapsed_ms(self) -> int:
