@@ -19,7 +19,8 @@ from wizard.models import Conversation, SmtpSettings, Store, utcnow
 from wizard.outbox import queue
 from wizard.models.outbox import FAILED, QUEUED, SENT, OutboxEmail, Suppression
 from wizard.commands.embedded_worker import start_embedded_worker
-from wizard.outbox.worker import daily_limit, run_worker
+from wizard.outbox.limits import daily_limit
+from wizard.outbox.worker import run_worker
 from wizard.smtp.target_options import saved_identity, target_options_from_config
 from wizard.secrets import SecretBox
 
