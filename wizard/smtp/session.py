@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import ssl
 import time
 from collections.abc import Callable
 
 from wizard.smtp.diagnosis import Failure, diagnose_exception, diagnose_reply
 from wizard.smtp.lookup import resolve, resolve_with_nameserver
-from wizard.smtp.tls import wrap_verified
+from wizard.smtp.tls import presented_certificate, wrap_verified
 from wizard.smtp.transcript import Transcript
 from wizard.smtp.types import Reply, SmtpTarget, StageRecord, reply_from
 
@@ -221,8 +222,22 @@ class SmtpSession:
             return f"{address[0]} port {address[1]}"
         raise last_error or OSError("no address to connect to")
 
+    def _wrap(self) -> None:
+        """Verified TLS on the connection; a certificate that fails verification
+        is fetched once more, unverified, for the diagnosis to explain."""
+        try:
+            self.client.sock = wrap_verified(self.client.sock, self.target.host, self.target.ca_file)
+        except ssl.SSLCertVerificationError as exc:
+            address = getattr(exc, "peer_address", None)
+            if address is not None:
+                target = self.target
+                exc.peer_certificate = fetch_presented_certificate(
+                    address[:2], target.host, target.security, min(3.0, max(0.5, target.timeout / 3)),
+                    target.local_hostname)
+            raise
+
     def _implicit_tls(self) -> str:
-        self.client.sock = wrap_verified(self.client.sock, self.target.host, self.target.ca_file)
+        self._wrap()
         return self.client.sock.version() or "TLS"
 
     def _greeting(self) -> Reply:
@@ -241,7 +256,7 @@ class SmtpSession:
             raise self.fail("starttls", None, category="starttls_unsupported")
         code, message = client.docmd("STARTTLS")
         self.expect("starttls", code, message, (220,))
-        client.sock = wrap_verified(client.sock, self.target.host, self.target.ca_file)
+        self._wrap()
         client.file = None
         # The server forgets everything it said before TLS (RFC 3207).
         client.helo_resp = client.ehlo_resp = None
@@ -286,6 +301,26 @@ class SmtpSession:
             pass
         finally:
             client.close()
+
+
+def fetch_presented_certificate(address: tuple, host: str, security: str, timeout: float,
+                                local_hostname: str) -> bytes | None:
+    """The certificate (DER) the server at ``address`` (already checked) presents,
+    unverified — to explain a failed verification; None if unreadable."""
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as raw:
+            raw.settimeout(timeout)
+            raw.connect(address)
+            if security != "ssl":
+                client = smtplib.SMTP(local_hostname=local_hostname, timeout=timeout)
+                client.sock = raw
+                code, _ = client.getreply()
+                if code != 220 or client.ehlo()[0] != 250 or client.docmd("STARTTLS")[0] != 220:
+                    return None
+            return presented_certificate(raw, host) or None
+    except (OSError, smtplib.SMTPException, ValueError):
+        return None
 
 
 def extract_queue_id(text: str) -> str | None:
