@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import SMTP_PASSWORD, SMTP_USERNAME
 from smtp_servers import start_test_server
+
 from wizard.outbox.sender import SendError, SmtpConnection
 from wizard.smtp.address_policy import AddressPolicy
 from wizard.smtp.probe import probe_smtp
