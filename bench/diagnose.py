@@ -39,7 +39,8 @@ from dns_server import DnsTestServer  # noqa: E402
 from failure_peers import SCENARIOS, SMTP_PASSWORD, SMTP_USERNAME, aiosmtpd  # noqa: E402
 from wizard.devmailbox.certs import ensure_self_signed_cert  # noqa: E402
 from wizard.smtp.message import build_test_email  # noqa: E402
-from wizard.smtp.probe import SmtpTarget, probe_smtp  # noqa: E402
+from wizard.smtp.probe import probe_smtp  # noqa: E402
+from wizard.smtp.types import SmtpTarget  # noqa: E402
 
 RECIPIENT = "customer@example.com"
 

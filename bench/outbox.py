@@ -144,7 +144,7 @@ def queue_follow_ups(app, port: int, count: int, held: bool = False) -> list[str
     from sqlmodel import Session
 
     from wizard.models import Conversation, SmtpSettings, Store, utcnow
-    from wizard.setup.drafts import saved_identity
+    from wizard.smtp.target_options import saved_identity
     from wizard.outbox import queue
     from wizard.models.outbox import OutboxEmail
     from wizard.secrets import SecretBox
@@ -215,7 +215,8 @@ def release_all(app) -> None:
 
 
 def drain_in_process(app) -> tuple[float, object]:
-    from wizard.outbox.worker import run_worker, target_options_from_config
+    from wizard.outbox.worker import run_worker
+    from wizard.smtp.target_options import target_options_from_config
     from wizard.secrets import SecretBox
 
     options = target_options_from_config(app.config, False)
@@ -239,7 +240,7 @@ def raw_smtplib(emails, port: int, cert: Path, reuse: bool, prebuilt: bool = Fal
     """Send the emails directly: build each message (as any sender must) and
     ``send_message`` it; ``prebuilt`` builds them all before the clock starts."""
     from wizard.outbox.messages import build_message
-    from wizard.smtp.probe import tls_context
+    from wizard.smtp.tls import tls_context
 
     context = tls_context(str(cert))
     messages = [build_message(email) for email in emails] if prebuilt else None

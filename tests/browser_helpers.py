@@ -86,7 +86,7 @@ def serve_live(tmp: Path, with_worker: bool = False):
     mailbox = start_dev_mailbox(app)
     worker = None
     if with_worker:
-        from wizard.outbox.worker import start_embedded_worker
+        from wizard.commands.embedded_worker import start_embedded_worker
 
         worker = start_embedded_worker(app, poll_seconds=0.2)
     server = make_server("127.0.0.1", 0, app, threaded=True)

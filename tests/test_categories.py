@@ -7,7 +7,8 @@ import json
 import pytest
 
 from wizard.smtp.diagnosis import CATEGORIES
-from wizard.smtp.probe import SmtpTarget, probe_smtp
+from wizard.smtp.probe import probe_smtp
+from wizard.smtp.types import SmtpTarget
 
 from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test
 from failure_peers import SCENARIOS, UNCOVERED_HERE

@@ -8,7 +8,8 @@ import pytest
 
 from wizard.catalogue import load_catalogue
 from wizard.smtp.detect import detect_settings
-from wizard.smtp.probe import SmtpTarget, probe_smtp
+from wizard.smtp.probe import probe_smtp
+from wizard.smtp.types import SmtpTarget
 
 from conftest import SMTP_PASSWORD, SMTP_USERNAME
 from dns_server import DnsTestServer

@@ -11,7 +11,8 @@ import pytest
 from test_diag_peers import NOW, hang_up_peer, make_ca, make_leaf
 
 from wizard.smtp.diagnosis import _rule_matches, classify_reply, enhanced_matches
-from wizard.smtp.probe import Reply, SmtpTarget, probe_smtp
+from wizard.smtp.probe import probe_smtp
+from wizard.smtp.types import Reply, SmtpTarget
 
 from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test, smtp_form
 from helpers import enable_prechat, prepare

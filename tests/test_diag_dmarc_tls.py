@@ -111,11 +111,15 @@ def test_one_tls_context_per_ca_configuration(certs, tmp_path):
 
 
 def test_probe_test_email_and_outbox_share_the_context(certs):
+    # The probe (Test Connection, the test email) and the outbox sender open
+    # their connections through the one SMTP session, which wraps with the
+    # shared context.
     from wizard.outbox import sender
-    from wizard.smtp import probe
+    from wizard.smtp import probe, session, tls
 
-    assert probe.wrap_verified is sender.wrap_verified
-    assert probe.tls_context is tls_context
+    assert probe.SmtpSession is session.SmtpSession and sender.SmtpSession is session.SmtpSession
+    assert session.wrap_verified is tls.wrap_verified
+    assert tls.tls_context is tls_context
 
 
 def test_the_cli_answers_a_healthy_server_within_a_second(starttls_server, certs, tmp_path):

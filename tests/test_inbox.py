@@ -15,7 +15,8 @@ from sqlmodel import Session, select
 from wizard.models import Store
 from wizard.models.outbox import FAILED, QUEUED, SENT, EmailTemplate, OutboxEmail
 from wizard.outbox.queue import suppress
-from wizard.outbox.worker import run_worker, target_options_from_config
+from wizard.outbox.worker import run_worker
+from wizard.smtp.target_options import target_options_from_config
 from wizard.secrets import SecretBox
 
 from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test, sign_up

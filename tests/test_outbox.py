@@ -12,16 +12,17 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, func, select
 
-from wizard.catalogue import load_catalogue
-from wizard.models import Conversation, SmtpSettings, Store, utcnow
-from wizard.models.outbox import FAILED, QUEUED, SENT, OutboxEmail, Suppression
-from wizard.outbox import queue
-from wizard.outbox.worker import daily_limit, run_worker, start_embedded_worker, target_options_from_config
-from wizard.secrets import SecretBox
-from wizard.setup.drafts import saved_identity
-
 from conftest import SMTP_PASSWORD, SMTP_USERNAME
 from smtp_servers import start_test_server
+from wizard.catalogue import load_catalogue
+from wizard.models import Conversation, SmtpSettings, Store, utcnow
+from wizard.outbox import queue
+from wizard.models.outbox import FAILED, QUEUED, SENT, OutboxEmail, Suppression
+from wizard.commands.embedded_worker import start_embedded_worker
+from wizard.outbox.limits import daily_limit
+from wizard.outbox.worker import run_worker
+from wizard.smtp.target_options import saved_identity, target_options_from_config
+from wizard.secrets import SecretBox
 
 SENDER_NAME = "Blue Fern Support"
 REPLY_TO = "help@bluefern.example.com"
@@ -259,7 +260,7 @@ def test_backoff_doubles_with_jitter_and_is_capped():
 
 def test_which_failures_are_permanent_and_which_are_hard_bounces():
     from wizard.outbox.sender import SendFailure
-    from wizard.smtp.probe import Reply
+    from wizard.smtp.types import Reply
 
     unknown_user = SendFailure("recipient", "recipient_rejected", Reply(550, "5.1.1", "no such user"), "")
     relaying = SendFailure("recipient", "sender_rejected", Reply(550, "5.7.1", "Relaying denied"), "")

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from wizard.smtp.message import build_test_email
-from wizard.smtp.probe import SmtpTarget, probe_smtp
+from wizard.smtp.probe import probe_smtp
+from wizard.smtp.types import SmtpTarget
 
 from conftest import SMTP_PASSWORD, SMTP_USERNAME
 from smtp_servers import silent_listener, start_test_server

@@ -56,7 +56,7 @@ def init_app(app: Flask) -> None:
         # Development mode: shows the local test mailbox and trusts its certificate.
         app.debug = True
         app.config["SESSION_COOKIE_SECURE"] = False
-        from wizard.outbox.worker import start_embedded_worker
+        from wizard.commands.embedded_worker import start_embedded_worker
 
         worker = start_embedded_worker(app)
         click.echo(" * Outbox worker running alongside (on SQLite, run no other worker)")

@@ -19,8 +19,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from wizard.outbox.worker import default_worker_id, dev_mailbox_enabled, run_worker, target_options_from_config
+from wizard.outbox.worker import default_worker_id, run_worker
 from wizard.secrets import SecretBox
+from wizard.smtp.target_options import dev_mailbox_enabled, target_options_from_config
 
 
 @click.command("outbox-worker")

@@ -24,7 +24,8 @@ from wizard.catalogue import load_catalogue
 from wizard.commands import budget_left, command_config, resolve_provider
 from wizard.smtp.diagnosis import explain, stage_label
 from wizard.smtp.message import build_test_email
-from wizard.smtp.probe import SmtpTarget, probe_smtp
+from wizard.smtp.probe import probe_smtp
+from wizard.smtp.types import SmtpTarget
 from wizard.smtp.validation import CONTROL_CHARACTERS
 
 PASSWORD_VARIABLE = "SMTP_PASSWORD"

@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from wizard.models.outbox import OutboxEmail
+from wizard.outbox.times import as_utc
 from wizard.smtp.message import sender_address
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -77,8 +78,6 @@ def build_message(email: OutboxEmail) -> EmailMessage:
     Date, Message-ID, threading headers, Reply-To, text and HTML
     alternatives, and one-click unsubscribe headers (RFC 8058) when the row
     has an unsubscribe URL."""
-    from wizard.outbox.queue import as_utc
-
     message = EmailMessage(policy=POLICY)
     # Addresses go in as text formatted by Address objects (quoting done
     # right): the header is parsed from text either way, and text lets the

@@ -1,10 +1,11 @@
 """A persistent SMTP session for one store: connect once, send many messages.
 
-``SmtpConnection`` follows the connection test's rules exactly (it reuses
-the probe's helpers): the host is resolved once, every address is checked
-against the target's address policy, and the socket goes to a checked
-address; TLS is always verified (``tls_context``); AUTH uses a mechanism the
-server offers (PLAIN, then LOGIN, then CRAM-MD5), never over plain text.
+``SmtpConnection`` opens its connection with the same ``SmtpSession`` as the
+connection test (``wizard.smtp.session``), so the same rules hold: the host
+is resolved once, every address is checked against the target's address
+policy, and the socket goes to a checked address; TLS is always verified;
+AUTH uses a mechanism the server offers, never over plain text. No
+transcript is kept here.
 
 Then it sends message after message over the same connection. A failed
 transaction is cleared with RSET before the next one. When the server has
@@ -17,21 +18,12 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import socket
 import time
 from dataclasses import dataclass
 
 from wizard.smtp.diagnosis import Failure, diagnose_exception, diagnose_reply, non_ascii_address_message
-from wizard.smtp.probe import (
-    SUPPORTED_MECHANISMS,
-    Reply,
-    SmtpTarget,
-    extract_queue_id,
-    resolve,
-    resolve_with_nameserver,
-)
-from wizard.smtp.tls import wrap_verified
-from wizard.smtp.transcript import split_enhanced
+from wizard.smtp.session import Refused, SmtpSession, StageFailed, extract_queue_id
+from wizard.smtp.types import Reply, SmtpTarget, reply_from
 
 log = logging.getLogger("wizard.outbox")
 
@@ -57,7 +49,7 @@ class SendFailure:
     wait_reason: str = ""
 
     @classmethod
-    def of(cls, stage: str, failure: Failure) -> "SendFailure":
+    def of(cls, stage: str, failure: Failure) -> SendFailure:
         return cls(stage, failure.category, failure.reply, failure.detail,
                    retry_after=failure.retry_after, wait_reason=failure.wait_reason)
 
@@ -101,12 +93,6 @@ class Delivered:
     queue_id: str | None
 
 
-def reply_from(code: int, message: bytes | str) -> Reply:
-    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
-    enhanced, text = split_enhanced(text.replace("\n", " "))
-    return Reply(code, enhanced, text)
-
-
 class SmtpConnection:
     """An authenticated SMTP session to one target, reused for many messages."""
 
@@ -123,119 +109,23 @@ class SmtpConnection:
 
     # -- opening -----------------------------------------------------------------
 
-    def _fail(self, stage: str, reply: Reply | None = None, category: str | None = None,
-              detail: str = "") -> SendError:
-        failure = diagnose_reply(stage, reply, self.target, category=category, detail=detail)
-        return SendError(SendFailure.of(stage, failure))
-
-    def _expect(self, stage: str, code: int, message, accept: tuple[int, ...]) -> Reply:
-        reply = reply_from(code, message)
-        if code not in accept:
-            raise self._fail(stage, reply)
-        return reply
-
     def open(self) -> None:
         """Connect, secure, greet and log in; raises ``SendError`` on failure."""
         self.close()
-        target = self.target
-        policy = target.address_policy
-        refusal = policy.port_refusal(target.port) if policy is not None else None
-        if refusal:
-            raise SendError(SendFailure("connect", "connection_refused", None, refusal, refusal))
-        client = smtplib.SMTP(local_hostname=target.local_hostname, timeout=target.timeout)
-        # What STARTTLS checks the certificate against: the name, not the address.
-        client._host = target.host
-        stage = "dns"
+        session = SmtpSession(self.target)
         try:
-            if target.nameserver:
-                addresses = resolve_with_nameserver(target.nameserver, target.host, target.port, target.timeout)
-            else:
-                addresses = resolve(target.host, target.port, target.timeout)
-            stage = "connect"
-            if policy is not None:
-                # Every address is checked before any is used; the socket then
-                # goes to a checked address, never through a second look-up.
-                for *_ignored, address in addresses:
-                    refusal = policy.address_refusal(address[0], address[1])
-                    if refusal:
-                        raise SendError(SendFailure("connect", "connection_refused", None, refusal, refusal))
-            client.sock = self._connect(addresses)
-            if target.security == "ssl":
-                stage = "tls"
-                client.sock = wrap_verified(client.sock, target.host, target.ca_file)
-            stage = "greeting"
-            # A short wait for the greeting: a STARTTLS client on an implicit-TLS
-            # port would otherwise wait the whole timeout.
-            client.sock.settimeout(min(target.greeting_timeout, target.timeout / 2))
-            code, message = client.getreply()
-            self._expect("greeting", code, message, (220,))
-            client.sock.settimeout(target.timeout)
-            stage = "ehlo"
-            code, message = client.ehlo()
-            self._expect("ehlo", code, message, (250,))
-            if target.security != "ssl":
-                stage = "starttls"
-                self._starttls(client)
-            stage = "auth"
-            self._auth(client)
-        except SendError:
-            client.close()
-            raise
-        except (OSError, smtplib.SMTPException, ValueError) as exc:
-            client.close()
-            failure = diagnose_exception(stage, exc, target)
-            raise SendError(SendFailure.of(stage, failure)) from exc
-        self.client = client
+            session.open()
+        except Refused as refused:
+            session.client.close()
+            refusal = str(refused)
+            raise SendError(SendFailure("connect", "connection_refused", None, refusal, refusal)) from None
+        except StageFailed as failed:
+            session.client.close()
+            raise SendError(SendFailure.of(failed.stage, failed.failure)) from failed.__cause__
+        self.client = session.client
         self.messages_sent = 0
         self._needs_reset = False
         self.last_used = time.monotonic()
-
-    def _connect(self, addresses: list[tuple]) -> socket.socket:
-        last_error: OSError | None = None
-        for family, kind, proto, _name, address in addresses:
-            sock = socket.socket(family, kind, proto)
-            sock.settimeout(self.target.timeout)
-            try:
-                sock.connect(address)
-            except OSError as exc:
-                sock.close()
-                last_error = exc
-                continue
-            return sock
-        raise last_error or OSError("no address to connect to")
-
-    def _starttls(self, client: smtplib.SMTP) -> None:
-        if not client.has_extn("starttls"):
-            raise self._fail("starttls", None, category="starttls_unsupported")
-        code, message = client.docmd("STARTTLS")
-        self._expect("starttls", code, message, (220,))
-        client.sock = wrap_verified(client.sock, self.target.host, self.target.ca_file)
-        client.file = None
-        # The server forgets everything it said before TLS (RFC 3207).
-        client.helo_resp = client.ehlo_resp = None
-        client.esmtp_features = {}
-        client.does_esmtp = False
-        # EHLO ourselves: inside smtplib a 421 here would lose its text.
-        code, message = client.ehlo()
-        self._expect("starttls", code, message, (250,))
-
-    def _auth(self, client: smtplib.SMTP) -> None:
-        offered = client.esmtp_features.get("auth", "").upper().split()
-        mechanism = next((m for m in SUPPORTED_MECHANISMS if m in offered), None)
-        if mechanism is None:
-            raise self._fail("auth", None, category="auth_unsupported",
-                             detail=f"server offers: {' '.join(offered) or 'no AUTH at all'}")
-        client.user, client.password = self.target.username, self.target.password
-        handler = {"PLAIN": client.auth_plain, "LOGIN": client.auth_login, "CRAM-MD5": client.auth_cram_md5}[mechanism]
-        try:
-            # Our own choice of mechanism: smtplib's login() would try them all
-            # and report only the last server answer.
-            code, message = client.auth(mechanism, handler, initial_response_ok=True)
-        except smtplib.SMTPAuthenticationError as exc:
-            code, message = exc.smtp_code, exc.smtp_error
-        finally:
-            client.password = ""
-        self._expect("auth", code, message, (235,))
 
     # -- sending -----------------------------------------------------------------
 

@@ -10,8 +10,8 @@ backoff, permanent ones failed with their category.
 
 Where it runs:
 
-- embedded: ``start_embedded_worker(app)`` — one worker thread alongside the
-  web server (the ``serve`` command);
+- embedded: ``wizard.commands.embedded_worker.start_embedded_worker(app)`` —
+  one worker thread alongside the web server (the ``serve`` command);
 - on its own: ``flask --app wizard outbox-worker`` (``wizard.commands.outbox_worker``);
   on PostgreSQL any number of them, on any number of machines; on SQLite one.
 
@@ -29,26 +29,25 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from wizard.catalogue import Catalogue, load_catalogue
 from wizard.models import SmtpSettings, Store, utcnow
-from wizard.setup.targets import TargetOptions, dev_mailbox_enabled, saved_target, target_options_from_config  # noqa: F401
-from wizard.outbox import queue
-from wizard.outbox.messages import build_message, message_bytes
 from wizard.models.outbox import OutboxEmail
+from wizard.outbox import queue
+from wizard.outbox.limits import SendWindow, send_window
+from wizard.outbox.messages import build_message, message_bytes
 from wizard.outbox.sender import SendError, SendFailure, SmtpConnection
 from wizard.secrets import SecretBox, SecretError
+from wizard.smtp.target_options import TargetOptions, saved_target
 
 log = logging.getLogger("wizard.outbox")
 
-MINUTE = timedelta(minutes=1)
-DAY = timedelta(days=1)
 SENT_FLUSH_COUNT = 50
 SENT_FLUSH_SECONDS = 0.25
 DEFAULT_IDLE_SECONDS = 10.0
@@ -75,23 +74,6 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def daily_limit(store: Store, saved: SmtpSettings, catalogue: Catalogue) -> int:
-    """The store's sending cap per rolling 24 hours (0: none).
-
-    The store's own setting wins; otherwise the provider's usual cap (lower
-    for a free consumer address such as @gmail.com).
-    """
-    if store.send_limit_per_day is not None:
-        return max(0, store.send_limit_per_day)
-    preset = catalogue.get(saved.provider)
-    if preset is None:
-        return 0
-    domain = saved.sender_email.rpartition("@")[2].lower()
-    if preset.free_mail_daily_limit and domain in catalogue.free_mail_domains:
-        return preset.free_mail_daily_limit
-    return preset.daily_limit
-
-
 def settings_key(saved: SmtpSettings) -> tuple:
     """Changes whenever the saved settings change (a new connection is needed)."""
     return (saved.id, saved.fingerprint, saved.host, saved.port, saved.security, saved.username,
@@ -104,22 +86,6 @@ class _StoreLink:
 
     key: tuple
     connection: SmtpConnection
-
-
-@dataclass
-class _SendWindow:
-    """How many more emails a store may send now, and when room opens up."""
-
-    remaining: int | None  # None: no limit
-    reopens_at: datetime | None = None
-
-    def take(self) -> bool:
-        if self.remaining is None:
-            return True
-        if self.remaining <= 0:
-            return False
-        self.remaining -= 1
-        return True
 
 
 @dataclass
@@ -227,66 +193,69 @@ class Worker:
     def deliver_store(self, session: Session, store_id: int, emails: list[OutboxEmail],
                       pending: dict[int, OutboxEmail]) -> list[OutboxEmail]:
         """Send ``emails`` (all of one store); returns those it finished with."""
-        done: list[OutboxEmail] = []
         store = session.get(Store, store_id)
         saved = session.exec(select(SmtpSettings).where(SmtpSettings.store_id == store_id)).first()
         if store is None or saved is None:
             failure = SendFailure("connect", "unexpected", None, "The store has no saved SMTP settings.")
-            for email in emails:
-                self.record_failure(session, email, failure, permanent=True)
-            return emails
+            return self.settle(emails, pending, lambda email: self.record_failure(session, email, failure,
+                                                                                  permanent=True))
         link = self.link_for(store_id, saved)
         if link is None:
             # The saved password cannot be read (or is not bound to this server):
             # nothing is sent, and the mail waits, queued, until it is typed again.
             until = utcnow() + timedelta(seconds=PASSWORD_HOLD_SECONDS)
-            for email in emails:
-                self.stats.rescheduled += queue.hold(session, email, until, PASSWORD_UNREADABLE)
-            return emails
+            return self.settle(emails, pending, lambda email: self.hold(session, email, until))
         window = self.send_window(session, store, saved)
         # End the read transaction: none stays open while SMTP talks (on
         # PostgreSQL it would hold locks a migration may be waiting for).
         session.commit()
         for index, email in enumerate(emails):
             if self.stop_event.is_set():
-                break
+                return emails[:index]
             self.renew_if_due(session, pending)
             if email.id not in pending:
-                done.append(email)  # taken over by another worker: theirs now
-                continue
-            if not window.take():
-                self.flush_sent(session)
-                for later in emails[index:]:
-                    if later.id in pending:
-                        self.stats.rescheduled += queue.reschedule(session, later, window.reopens_at)
-                        done.append(later)
-                break
-            try:
-                payload = message_bytes(build_message(email))
-            except (ValueError, TypeError, UnicodeError) as exc:
-                self.record_failure(session, email, SendFailure("data", "unexpected", None, str(exc)),
-                                    permanent=True)
-                done.append(email)
-                continue
-            try:
-                delivered = link.connection.send(email.sender_email, email.recipient, payload)
-            except SendError as error:
-                failure = error.failure
-                if failure.connection_level:
-                    # The connection could not be opened: the same holds for
-                    # the rest of this store's emails in the batch.
-                    for same in emails[index:]:
-                        if same.id in pending:
-                            self.record_failure(session, same, failure, permanent=failure.permanent)
-                            done.append(same)
-                    break
-                self.record_failure(session, email, failure, permanent=failure.permanent)
-                done.append(email)
-                continue
-            self.stats.sent += 1
-            self.buffer_sent(session, email, delivered.reply, delivered.queue_id)
-            done.append(email)
-        return done
+                continue  # taken over by another worker: theirs now
+            for_the_rest = self.deliver_one(session, link, window, email)
+            if for_the_rest is not None:
+                return emails[:index] + self.settle(emails[index:], pending, for_the_rest)
+        return emails
+
+    def deliver_one(self, session: Session, link: _StoreLink, window: SendWindow,
+                    email: OutboxEmail) -> Callable[[OutboxEmail], None] | None:
+        """Send one email and record the outcome. Returns None, or — when the
+        outcome holds for the rest of the store's batch too — what to do with
+        this email and each one after it."""
+        if not window.take():
+            self.flush_sent(session)
+            return lambda later: self.reschedule(session, later, window.reopens_at)
+        try:
+            payload = message_bytes(build_message(email))
+        except (ValueError, TypeError, UnicodeError) as exc:
+            self.record_failure(session, email, SendFailure("data", "unexpected", None, str(exc)), permanent=True)
+            return None
+        try:
+            delivered = link.connection.send(email.sender_email, email.recipient, payload)
+        except SendError as error:
+            failure = error.failure
+            if failure.connection_level:
+                # The connection could not be opened: the same holds for
+                # the rest of this store's emails in the batch.
+                return lambda same: self.record_failure(session, same, failure, permanent=failure.permanent)
+            self.record_failure(session, email, failure, permanent=failure.permanent)
+            return None
+        self.stats.sent += 1
+        self.buffer_sent(session, email, delivered.reply, delivered.queue_id)
+        return None
+
+    @staticmethod
+    def settle(emails: list[OutboxEmail], pending: dict[int, OutboxEmail],
+               action: Callable[[OutboxEmail], None]) -> list[OutboxEmail]:
+        """Apply ``action`` to each of ``emails`` the worker still holds; the
+        worker is done with all of them."""
+        for email in emails:
+            if email.id in pending:
+                action(email)
+        return emails
 
     def link_for(self, store_id: int, saved: SmtpSettings) -> _StoreLink | None:
         key = settings_key(saved)
@@ -303,22 +272,10 @@ class Worker:
         link = self.links[store_id] = _StoreLink(key, _CountingConnection(target, self.stats))
         return link
 
-    def send_window(self, session: Session, store: Store, saved: SmtpSettings) -> _SendWindow:
+    def send_window(self, session: Session, store: Store, saved: SmtpSettings) -> SendWindow:
         """Room left under the store's per-minute and per-day limits."""
         self.flush_sent(session)
-        now = utcnow()
-        window = _SendWindow(None)
-        limits = ((store.send_limit_per_minute or 0, MINUTE), (daily_limit(store, saved, self.catalogue), DAY))
-        for limit, span in limits:
-            if limit <= 0:
-                continue
-            count, earliest = queue.sent_since(session, store.id, now - span)
-            remaining = max(0, limit - count)
-            if window.remaining is None or remaining < window.remaining:
-                window.remaining = remaining
-                # Room opens when the oldest send in the window leaves it.
-                window.reopens_at = (earliest or now) + span
-        return window
+        return send_window(session, store, saved, self.catalogue)
 
     # -- outcomes --------------------------------------------------------------------
 
@@ -336,6 +293,12 @@ class Worker:
             self.stats.failed += 1  # that was its last attempt
         else:
             self.stats.retried += 1
+
+    def reschedule(self, session: Session, email: OutboxEmail, at: datetime) -> None:
+        self.stats.rescheduled += queue.reschedule(session, email, at)
+
+    def hold(self, session: Session, email: OutboxEmail, until: datetime) -> None:
+        self.stats.rescheduled += queue.hold(session, email, until, PASSWORD_UNREADABLE)
 
     def buffer_sent(self, session: Session, email: OutboxEmail, reply, queue_id: str | None) -> None:
         if not self._sent.items:
@@ -398,43 +361,3 @@ def run_worker(engine: Engine, box: SecretBox, options_factory: Callable[[], Tar
         retry_cap_seconds=retry_cap_seconds, stop_event=stop_event or threading.Event(), catalogue=catalogue,
     )
     return worker.run(poll_seconds, once)
-
-
-# -- configuration and the embedded worker ---------------------------------------------
-
-class EmbeddedWorker:
-    """A worker thread inside the web process; ``stop()`` ends it."""
-
-    def __init__(self, thread: threading.Thread, stop_event: threading.Event):
-        self.thread = thread
-        self.stop_event = stop_event
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the current message, hand the rest back, close connections."""
-        self.stop_event.set()
-        self.thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self.thread.is_alive()
-
-
-def start_embedded_worker(app, **options) -> EmbeddedWorker:
-    """Start one outbox worker thread for ``app`` (the ``serve`` command's).
-
-    Reads the engine (``app.extensions["db_engine"]``), the encryption keys and
-    the SMTP settings from the app; ``options`` go to ``run_worker``.
-    """
-    config = app.config
-    box = SecretBox(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
-    target_options = target_options_from_config(config, dev_mailbox_enabled(config, app.debug),
-                                                instance_path=app.instance_path)
-    engine = app.extensions["db_engine"]
-    stop_event = threading.Event()
-    options.setdefault("worker_id", f"embedded:{default_worker_id()}")
-    thread = threading.Thread(
-        target=run_worker, args=(engine, box, lambda: target_options),
-        kwargs=dict(stop_event=stop_event, **options), name="outbox-worker", daemon=True,
-    )
-    thread.start()
-    return EmbeddedWorker(thread, stop_event)

@@ -18,7 +18,8 @@ from sqlmodel import Session
 from wizard.models import ConnectionTest, SmtpDraft, Store, utcnow
 from wizard.secrets import SecretBox
 from wizard.setup.drafts import draft_fingerprint
-from wizard.smtp.probe import ProbeResult, SmtpTarget, StageRecord, probe_smtp
+from wizard.smtp.probe import probe_smtp
+from wizard.smtp.types import ProbeResult, SmtpTarget, StageRecord
 
 RUNNING, FINISHED = "running", "finished"
 # How long past its own timeout a run may stay "running" before it counts as

@@ -21,7 +21,7 @@ from wizard.secrets import (
     SecretError,
     ServerIdentity,
 )
-from wizard.smtp.hosts import ip_literal
+from wizard.smtp.target_options import server_identity
 from wizard.smtp.validation import (
     FIELDS,
     Finding,
@@ -75,17 +75,8 @@ def preset_values(preset: ProviderPreset, region: str | None, member_email: str)
 PASSWORD_NOTICES = {SERVER_CHANGED: "password_server_changed", UNREADABLE: "password_unreadable"}
 
 
-def server_identity(host: str, port, security: str, username: str) -> ServerIdentity:
-    """The identity a password is bound to, normalised like the probe's target."""
-    return ServerIdentity.of(ip_literal(host) or host, port, security, username)
-
-
 def draft_identity(draft: SmtpDraft) -> ServerIdentity:
     return server_identity(draft.host, draft.port, draft.security, draft.username)
-
-
-def saved_identity(saved: SmtpSettings) -> ServerIdentity:
-    return server_identity(saved.host, saved.port, saved.security, saved.username)
 
 
 def store_password(draft: SmtpDraft, password: str, box: SecretBox) -> None:

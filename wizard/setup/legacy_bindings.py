@@ -16,7 +16,8 @@ from sqlmodel import Session, select
 
 from wizard.models import SmtpDraft, SmtpSettings
 from wizard.secrets import SecretBox
-from wizard.setup.drafts import draft_identity, saved_identity
+from wizard.setup.drafts import draft_identity
+from wizard.smtp.target_options import saved_identity
 
 
 def bind_legacy_passwords(engine: Engine, box: SecretBox) -> int:

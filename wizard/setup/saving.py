@@ -22,10 +22,10 @@ from wizard.secrets import (
 from wizard.setup.drafts import (
     draft_fingerprint,
     get_saved,
-    saved_identity,
     stored_password,
 )
-from wizard.smtp.probe import ProbeResult
+from wizard.smtp.target_options import saved_identity
+from wizard.smtp.types import ProbeResult
 
 
 def latest_test(session: Session, store: Store) -> ConnectionTest | None:

@@ -2,15 +2,14 @@
 
 When verification fails, the probe only knows OpenSSL's reason code. To say
 *which* case it is — expired (and since when), not yet valid, self-signed or
-from an unknown authority, issued for other names (and which) — this module
-opens one more connection to the same address, reads the certificate the
-server presents (without trusting it and without sending anything but
-EHLO/STARTTLS), and describes it. No credentials ever go over that connection.
+from an unknown authority, issued for other names (and which) — the SMTP
+session (``wizard.smtp.session``) opens one more connection to the same
+address and reads the certificate the server presents (without trusting it
+and without sending anything but EHLO/STARTTLS); this module describes it.
+No credentials ever go over that connection.
 """
 from __future__ import annotations
 
-import smtplib
-import socket
 import ssl
 from datetime import datetime, timezone
 
@@ -18,6 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from wizard.catalogue.hints import LenientValues
+from wizard.smtp.diagnosis_data import diagnosis_data
 
 # OpenSSL's verification result codes (X509_V_ERR_*).
 NOT_YET_VALID, EXPIRED = 9, 10
@@ -27,33 +27,7 @@ HOSTNAME_MISMATCH, IP_MISMATCH = 62, 64
 
 
 def _texts() -> dict:
-    from wizard.smtp.diagnosis import diagnosis_data
-
     return diagnosis_data()["certificate"]
-
-
-def fetch_certificate(address: tuple, host: str, security: str, timeout: float,
-                      local_hostname: str = "heichat-wizard.localdomain") -> x509.Certificate | None:
-    """The leaf certificate the server at ``address`` presents, unverified; None if unreadable."""
-    inspect = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    inspect.check_hostname = False
-    inspect.verify_mode = ssl.CERT_NONE  # only to read the certificate; nothing is sent over it
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as raw:
-            raw.settimeout(timeout)
-            raw.connect(address)
-            if security != "ssl":
-                client = smtplib.SMTP(local_hostname=local_hostname, timeout=timeout)
-                client.sock = raw
-                code, _ = client.getreply()
-                if code != 220 or client.ehlo()[0] != 250 or client.docmd("STARTTLS")[0] != 220:
-                    return None
-            with inspect.wrap_socket(raw, server_hostname=host) as wrapped:
-                der = wrapped.getpeercert(binary_form=True)
-    except (OSError, smtplib.SMTPException, ValueError):
-        return None
-    return x509.load_der_x509_certificate(der) if der else None
 
 
 def names_of(cert: x509.Certificate) -> list[str]:
@@ -107,10 +81,8 @@ def describe(code: int | None, reason: str, host: str, cert: x509.Certificate | 
 
 
 def explain_verification_error(exc: ssl.SSLCertVerificationError, target) -> str:
-    """What ``exc`` means for ``target``, after a look at the certificate itself."""
-    address = getattr(exc, "peer_address", None)
-    cert = None
-    if address is not None:
-        cert = fetch_certificate(address[:2], target.host, target.security, min(3.0, max(0.5, target.timeout / 3)),
-                                 getattr(target, "local_hostname", "heichat-wizard.localdomain"))
+    """What ``exc`` means for ``target``, after a look at the certificate itself
+    (``peer_certificate``, DER, fetched by ``wizard.smtp.session``)."""
+    der = getattr(exc, "peer_certificate", None)
+    cert = x509.load_der_x509_certificate(der) if der else None
     return describe(getattr(exc, "verify_code", None), exc.verify_message or str(exc), target.host, cert)

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from wizard.catalogue import LOCAL_KEY, Catalogue
 from wizard.dns.provider_guess import guess_provider
-from wizard.smtp.probe import SmtpTarget, probe_smtp
+from wizard.smtp.probe import probe_smtp
+from wizard.smtp.types import SmtpTarget
 
 DEFAULT_PORTS = (587, 465, 2525, 25)
 SECURITY_MODES = ("starttls", "ssl")

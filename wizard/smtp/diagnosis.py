@@ -6,30 +6,18 @@ are a closed set shared by the wizard, the troubleshooting page and the CLI.
 """
 from __future__ import annotations
 
-import re
 import smtplib
 import socket
 import ssl
-import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from wizard.catalogue.hints import LenientValues
+from wizard.smtp.certificates import explain_verification_error
+from wizard.smtp.diagnosis_data import CATEGORIES as CATEGORIES
+from wizard.smtp.diagnosis_data import diagnosis_data
 from wizard.smtp.transcript import split_enhanced
+from wizard.smtp.types import Reply, SmtpTarget
 
-if TYPE_CHECKING:
-    from wizard.smtp.probe import Reply, SmtpTarget
-
-CATEGORIES = (
-    "ok", "dns_not_found", "connection_refused", "connection_timeout", "no_greeting",
-    "tls_on_plain_port", "certificate_invalid", "tls_failed", "starttls_unsupported",
-    "auth_unsupported", "auth_failed", "app_password_required", "smtp_auth_disabled",
-    "sender_rejected", "recipient_rejected", "message_rejected", "temporary_failure",
-    "connection_dropped", "unexpected",
-)
-DATA_FILE = Path(__file__).resolve().parent.parent / "catalogue" / "diagnosis.toml"
 # OpenSSL's words for "this peer is not speaking TLS at all".
 PLAINTEXT_PEER = ("wrong_version_number", "wrong version number", "http_request", "unknown_protocol",
                   "record layer failure", "packet length too long", "record_layer_failure")
@@ -38,7 +26,7 @@ PLAINTEXT_PEER = ("wrong_version_number", "wrong version number", "http_request"
 @dataclass
 class Failure:
     category: str
-    reply: "Reply | None"
+    reply: Reply | None
     detail: str
     suggestion: dict | None = None
     # A sending quota that resets (``[quota.<name>]``): seconds to wait before
@@ -47,24 +35,7 @@ class Failure:
     wait_reason: str = ""
 
 
-@lru_cache(maxsize=1)
-def diagnosis_data() -> dict:
-    with open(DATA_FILE, "rb") as handle:
-        data = tomllib.load(handle)
-    for rule in data["rule"]:
-        if "pattern" in rule:
-            rule["regex"] = re.compile(rule["pattern"], re.IGNORECASE)
-    unknown_quotas = {r["quota"] for r in data["rule"] if "quota" in r} - set(data.get("quota", {}))
-    if unknown_quotas:
-        raise ValueError(f"diagnosis.toml: rules name unknown quotas {unknown_quotas}")
-    unknown = {r["category"] for r in data["rule"]} - set(CATEGORIES)
-    missing = set(CATEGORIES) - set(data["category"])
-    if unknown or missing:
-        raise ValueError(f"diagnosis.toml: unknown {unknown}, missing {missing}")
-    return data
-
-
-def suggestion_for(category: str, target: "SmtpTarget") -> dict | None:
+def suggestion_for(category: str, target: SmtpTarget) -> dict | None:
     """The settings to try next for a transport mismatch."""
     if category == "no_greeting" and target.security == "starttls":
         return {"port": 465, "security": "ssl"}
@@ -87,7 +58,7 @@ def enhanced_matches(enhanced: str | None, pattern: str) -> bool:
     return bool(enhanced) and have[:len(want)] == want
 
 
-def _rule_matches(rule: dict, stage: str, reply: "Reply", target) -> bool:
+def _rule_matches(rule: dict, stage: str, reply: Reply, target) -> bool:
     if "stages" in rule and stage not in rule["stages"]:
         return False
     if "codes" in rule and reply.code not in rule["codes"]:
@@ -104,12 +75,12 @@ def _rule_matches(rule: dict, stage: str, reply: "Reply", target) -> bool:
     return True
 
 
-def matching_rule(stage: str, reply: "Reply", target) -> dict | None:
+def matching_rule(stage: str, reply: Reply, target) -> dict | None:
     """The first rule of ``diagnosis.toml`` that ``reply`` at ``stage`` matches."""
     return next((r for r in diagnosis_data()["rule"] if _rule_matches(r, stage, reply, target)), None)
 
 
-def classify_reply(stage: str, reply: "Reply", target) -> str:
+def classify_reply(stage: str, reply: Reply, target) -> str:
     """The category for an unwanted ``reply`` at ``stage``."""
     rule = matching_rule(stage, reply, target)
     if rule is not None:
@@ -119,7 +90,7 @@ def classify_reply(stage: str, reply: "Reply", target) -> str:
     return diagnosis_data()["stage_default"].get(stage, "unexpected")
 
 
-def quota_for(stage: str, reply: "Reply | None", target=None) -> dict | None:
+def quota_for(stage: str, reply: Reply | None, target=None) -> dict | None:
     """``{"wait_seconds", "reason"}`` when ``reply`` is a sending quota that resets."""
     if reply is None:
         return None
@@ -159,8 +130,6 @@ def non_ascii_address_message(address: str) -> str | None:
 
 def diagnose_exception(stage: str, exc: BaseException, target) -> Failure:
     """A failure from an exception raised during ``stage``."""
-    from wizard.smtp.probe import Reply
-
     # smtplib reports a read timeout as "Connection unexpectedly closed";
     # the timeout itself is the more useful truth.
     if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
@@ -180,8 +149,6 @@ def diagnose_exception(stage: str, exc: BaseException, target) -> Failure:
         category = "sender_rejected" if stage == "sender" else "recipient_rejected"
         return _failure(category, None, message or f"The address has characters SMTP cannot carry: {detail}", target)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        from wizard.smtp.certificates import explain_verification_error
-
         return _failure("certificate_invalid", None, explain_verification_error(exc, target), target)
     if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError
         category = "no_greeting" if stage == "greeting" else "connection_timeout"

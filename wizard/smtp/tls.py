@@ -49,11 +49,24 @@ def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
     return context
 
 
+def presented_certificate(sock: socket.socket, host: str) -> bytes | None:
+    """The certificate (DER) the peer on ``sock`` presents, read without verifying it.
+
+    Only to explain why verification failed: the connection is closed right
+    after the handshake and nothing is sent over it.
+    """
+    inspect = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    inspect.check_hostname = False
+    inspect.verify_mode = ssl.CERT_NONE
+    with inspect.wrap_socket(sock, server_hostname=host) as wrapped:
+        return wrapped.getpeercert(binary_form=True)
+
+
 def wrap_verified(sock: socket.socket, host: str, ca_file: str | None) -> ssl.SSLSocket:
     """``sock`` wrapped in verified TLS for ``host``.
 
     A certificate that fails verification carries the peer's address
-    (``peer_address``) so the diagnosis can look at what the server presented.
+    (``peer_address``) so the session can look at what the server presented.
     """
     try:
         peer = sock.getpeername()

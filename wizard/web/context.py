@@ -8,9 +8,9 @@ from flask_login import current_user
 from wizard.catalogue import Catalogue, load_catalogue
 from wizard.db import get_session
 from wizard.models import Store
-from wizard.setup.targets import TargetOptions, target_options_from_config
-from wizard.setup.targets import dev_mailbox_enabled as mailbox_setting
 from wizard.secrets import SecretBox
+from wizard.smtp.target_options import TargetOptions, target_options_from_config
+from wizard.smtp.target_options import dev_mailbox_enabled as mailbox_setting
 
 
 def dev_mailbox_enabled() -> bool:

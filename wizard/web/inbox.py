@@ -24,7 +24,7 @@ from wizard.models import Contact, Conversation, Store, utcnow
 from wizard.models.outbox import FAILED, QUEUED, SENDING, EmailTemplate, OutboxEmail
 from wizard.outbox.queue import NotConfigured, SuppressedAddress, as_utc, enqueue, retry_now, suppression_for
 from wizard.smtp.diagnosis import CATEGORIES, explain, quota_for
-from wizard.smtp.probe import Reply
+from wizard.smtp.types import Reply
 from wizard.smtp.transcript import split_enhanced
 from wizard.web import htmx
 from wizard.web.public_url import NoPublicUrl

@@ -334,3 +334,4 @@ def save():
     flash("Settings saved." if tested else "Settings saved without a passing test — they are marked untested.",
           "success" if tested else "warning")
     return go("send")
+

@@ -11,6 +11,7 @@ from wizard.setup import drafts, saving, targets
 from wizard.smtp.diagnosis import stage_label
 from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import probe_smtp
+from wizard.smtp.target_options import saved_target
 from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, target_options
 from wizard.web.forms import ChecklistForm, SendTestForm
 from wizard.web.ids import parse_id
@@ -78,7 +79,7 @@ def send():
                 store_name=store.name,
                 provider_name=catalogue().get(saved.provider).name if catalogue().get(saved.provider) else "SMTP",
             )
-            result = probe_smtp(targets.saved_target(saved, box, target_options()), message=message,
+            result = probe_smtp(saved_target(saved, box, target_options()), message=message,
                                 recipients=[form.recipient.data])
             log = saving.record_send(db, store, saved, form.recipient.data, str(message["Subject"]),
                                          str(message["Message-ID"]), str(message["From"]), result)

@@ -1,0 +1,56 @@
+"""The outbox worker inside the web process (the ``serve`` command's).
+
+Reads what the worker needs from the Flask app — the engine
+(``app.extensions["db_engine"]``), the encryption keys, the SMTP settings —
+and runs ``wizard.outbox.worker.run_worker`` on one thread, so the outbox
+itself knows nothing of the app's shape.
+"""
+from __future__ import annotations
+
+import threading
+
+from flask import Flask
+
+from wizard.outbox.worker import default_worker_id, run_worker
+from wizard.secrets import SecretBox
+from wizard.smtp.target_options import dev_mailbox_enabled, target_options_from_config
+
+__all__ = ["EmbeddedWorker", "start_embedded_worker"]
+
+
+class EmbeddedWorker:
+    """A worker thread inside the web process; ``stop()`` ends it."""
+
+    def __init__(self, thread: threading.Thread, stop_event: threading.Event):
+        self.thread = thread
+        self.stop_event = stop_event
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the current message, hand the rest back, close connections."""
+        self.stop_event.set()
+        self.thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+
+def start_embedded_worker(app: Flask, **options) -> EmbeddedWorker:
+    """Start one outbox worker thread for ``app`` (the ``serve`` command's).
+
+    Reads the engine (``app.extensions["db_engine"]``), the encryption keys and
+    the SMTP settings from the app; ``options`` go to ``run_worker``.
+    """
+    config = app.config
+    box = SecretBox(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
+    target_options = target_options_from_config(config, dev_mailbox_enabled(config, app.debug),
+                                                instance_path=app.instance_path)
+    engine = app.extensions["db_engine"]
+    stop_event = threading.Event()
+    options.setdefault("worker_id", f"embedded:{default_worker_id()}")
+    thread = threading.Thread(
+        target=run_worker, args=(engine, box, lambda: target_options),
+        kwargs=dict(stop_event=stop_event, **options), name="outbox-worker", daemon=True,
+    )
+    thread.start()
+    return EmbeddedWorker(thread, stop_event)
