@@ -35,12 +35,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from dns_server import DnsTestServer  # noqa: E402
-from failure_peers import SCENARIOS, SMTP_PASSWORD, SMTP_USERNAME, aiosmtpd  # noqa: E402
 from wizard.devmailbox.certs import ensure_self_signed_cert  # noqa: E402
 from wizard.smtp.message import build_test_email  # noqa: E402
 from wizard.smtp.probe import probe_smtp  # noqa: E402
 from wizard.smtp.types import SmtpTarget  # noqa: E402
+
+from dns_server import DnsTestServer  # noqa: E402
+from failure_peers import SCENARIOS, SMTP_PASSWORD, SMTP_USERNAME, aiosmtpd  # noqa: E402
 
 RECIPIENT = "customer@example.com"
 

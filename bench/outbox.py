@@ -144,10 +144,10 @@ def queue_follow_ups(app, port: int, count: int, held: bool = False) -> list[str
     from sqlmodel import Session
 
     from wizard.models import Conversation, SmtpSettings, Store, utcnow
-    from wizard.smtp.target_options import saved_identity
-    from wizard.outbox import queue
     from wizard.models.outbox import OutboxEmail
+    from wizard.outbox import queue
     from wizard.secrets import SecretBox
+    from wizard.smtp.target_options import saved_identity
 
     box = SecretBox(app.config["ENCRYPTION_KEYS"], app.config["SECRET_KEY"])
     ids = []
@@ -163,7 +163,7 @@ def queue_follow_ups(app, port: int, count: int, held: bool = False) -> list[str
         session.add(settings)
         session.commit()
         conversations = []
-        for n in range(max(1, count // 4)):
+        for _ in range(max(1, count // 4)):
             conversation = Conversation(store_id=store.id, token=uuid.uuid4().hex)
             session.add(conversation)
             conversations.append(conversation)
@@ -216,8 +216,8 @@ def release_all(app) -> None:
 
 def drain_in_process(app) -> tuple[float, object]:
     from wizard.outbox.worker import run_worker
-    from wizard.smtp.target_options import target_options_from_config
     from wizard.secrets import SecretBox
+    from wizard.smtp.target_options import target_options_from_config
 
     options = target_options_from_config(app.config, False)
     box = SecretBox(app.config["ENCRYPTION_KEYS"], app.config["SECRET_KEY"])

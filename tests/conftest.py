@@ -188,7 +188,7 @@ def run_connection_test(merchant, htmx: bool = False, data: dict | None = None, 
     raise AssertionError("the connection test never finished")
 
 
-def sign_up(client, email: str = "owner@bluefern.example.com", store: str = "Blue Fern Shop", password: str = "merchant-pass-1") -> Merchant:
+def sign_up(client, email: str = "owner@bluefern.example.com", store: str = "Blue Fern Shop", password: str = "merchant-pass-1") -> Merchant:  # noqa: E501
     page = client.get("/signup").get_data(as_text=True)
     token = CSRF_IN_PAGE.search(page).group(1)
     response = client.post("/signup", data={"store_name": store, "email": email, "password": password, "csrf_token": token})

@@ -72,7 +72,7 @@ class DnsTestServer:
     def nameserver(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def __enter__(self) -> "DnsTestServer":
+    def __enter__(self) -> DnsTestServer:
         self.start()
         return self
 

@@ -70,7 +70,7 @@ SCENARIOS = {
                                                 "SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled"),
                            {"password": "x"}),
     "sender_rejected": (lambda c: aiosmtpd(c, mail_reply="550 5.7.1 Sender address rejected: not owned by user"), {}),
-    "recipient_rejected": (lambda c: aiosmtpd(c, rcpt_reply="550 5.1.1 <customer@example.com>: Recipient address rejected: User unknown"),
+    "recipient_rejected": (lambda c: aiosmtpd(c, rcpt_reply="550 5.1.1 <customer@example.com>: Recipient address rejected: User unknown"),  # noqa: E501
                            {"send": True}),
     "message_rejected": (lambda c: aiosmtpd(c, data_reply="554 5.6.0 Message rejected: content not accepted"), {"send": True}),
     "temporary_failure": (lambda c: scripted(c, banner="421 4.3.2 Service not available, closing transmission channel"), {}),

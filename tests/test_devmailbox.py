@@ -98,7 +98,7 @@ def test_cert_files_are_created_private_and_reused(tmp_path: Path) -> None:
 def test_cert_is_regenerated_when_expiring_soon(tmp_path: Path) -> None:
     cert, key = certs.ensure_self_signed_cert(tmp_path)
     private_key = serialization.load_pem_private_key(key.read_bytes(), password=None)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "localhost")])
     expiring = (
         x509.CertificateBuilder()
@@ -158,7 +158,7 @@ def test_dev_mailbox_accepts_mail_after_starttls_and_login(
     assert listed.html_body == "<p>HTML body</p>\n"
     assert all(not name.lower().startswith("x-dev-mailbox") for name, _ in listed.headers)
     assert ("To", "merchant@example.test") in listed.headers
-    assert listed.received_at.tzinfo is dt.timezone.utc
+    assert listed.received_at.tzinfo is dt.UTC
 
     assert store.get_message(dev_mailbox.maildir, key) == listed
     # aiosmtpd's own login_data deprecation notice is filtered out.
@@ -305,7 +305,7 @@ def test_list_is_newest_first_with_limit_and_clear(tmp_path: Path) -> None:
     listed = store.list_messages(maildir)
     assert [m.subject for m in listed] == ["message 2", "message 1", "message 0"]
     assert [m.key for m in store.list_messages(maildir, limit=2)] == keys[:0:-1]
-    assert listed[0].received_at == dt.datetime.fromtimestamp(1_700_000_002, dt.timezone.utc)
+    assert listed[0].received_at == dt.datetime.fromtimestamp(1_700_000_002, dt.UTC)
 
     store.clear(maildir)
     assert store.list_messages(maildir) == []

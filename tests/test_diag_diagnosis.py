@@ -60,8 +60,8 @@ def cert_cases(tmp_path_factory):
     return {
         "ca": ca[2],
         "good": make_leaf(folder, "good", ca),
-        "expired": make_leaf(folder, "expired", ca, not_before=dt.datetime(2024, 3, 14, tzinfo=dt.timezone.utc),
-                             not_after=dt.datetime(2025, 3, 14, 12, 0, tzinfo=dt.timezone.utc)),
+        "expired": make_leaf(folder, "expired", ca, not_before=dt.datetime(2024, 3, 14, tzinfo=dt.UTC),
+                             not_after=dt.datetime(2025, 3, 14, 12, 0, tzinfo=dt.UTC)),
         "not_yet_valid": make_leaf(folder, "future", ca, not_before=NOW + dt.timedelta(days=30),
                                    not_after=NOW + dt.timedelta(days=400)),
         "self_signed": make_leaf(folder, "self", None),

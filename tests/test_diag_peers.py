@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from wizard.devmailbox.certs import server_tls_context
 
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 def _name(common: str) -> x509.Name:

@@ -16,8 +16,8 @@ from wizard.models import Store
 from wizard.models.outbox import FAILED, QUEUED, SENT, EmailTemplate, OutboxEmail
 from wizard.outbox.queue import suppress
 from wizard.outbox.worker import run_worker
-from wizard.smtp.target_options import target_options_from_config
 from wizard.secrets import SecretBox
+from wizard.smtp.target_options import target_options_from_config
 
 from conftest import SMTP_PASSWORD, SMTP_USERNAME, run_connection_test, sign_up
 from helpers import chat_bodies, conversation_row, prepare, set_last_seen, start_chat
@@ -423,7 +423,7 @@ def test_sending_settings_are_validated(app, merchant, fields, message):
     response = merchant.post("/inbox/settings", fields)
     body = html.unescape(response.get_data(as_text=True))
     assert response.status_code == 200 and message in body
-    for name, value in fields.items():
+    for name, _value in fields.items():
         assert f'name="{name}"' in body
     with Session(app.extensions["db_engine"]) as session:
         store = session.exec(select(Store)).first()

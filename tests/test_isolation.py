@@ -351,7 +351,7 @@ def urls_for(rule, b: StoreB, a_ids: set[int]) -> list[str]:
     urls = []
     for combination in itertools.product(*options):
         url = rule.rule
-        for (name, _converter), value in zip(args, combination):
+        for (name, _converter), value in zip(args, combination, strict=False):
             url = re.sub(rf"<(?:[^:<>]+:)?{name}>", value, url)
         urls.append(url)
     return urls

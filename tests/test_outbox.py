@@ -12,17 +12,18 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, func, select
 
-from conftest import SMTP_PASSWORD, SMTP_USERNAME
-from smtp_servers import start_test_server
 from wizard.catalogue import load_catalogue
-from wizard.models import Conversation, SmtpSettings, Store, utcnow
-from wizard.outbox import queue
-from wizard.models.outbox import FAILED, QUEUED, SENT, OutboxEmail, Suppression
 from wizard.commands.embedded_worker import start_embedded_worker
+from wizard.models import Conversation, SmtpSettings, Store, utcnow
+from wizard.models.outbox import FAILED, QUEUED, SENT, OutboxEmail, Suppression
+from wizard.outbox import queue
 from wizard.outbox.limits import daily_limit
 from wizard.outbox.worker import run_worker
-from wizard.smtp.target_options import saved_identity, target_options_from_config
 from wizard.secrets import SecretBox
+from wizard.smtp.target_options import saved_identity, target_options_from_config
+
+from conftest import SMTP_PASSWORD, SMTP_USERNAME
+from smtp_servers import start_test_server
 
 SENDER_NAME = "Blue Fern Support"
 REPLY_TO = "help@bluefern.example.com"

@@ -112,7 +112,7 @@ def test_real_send_reports_queue_id_and_delivers(starttls_server, certs):
     [
         ("550 The from address does not match a verified Sender Identity.", "sender_rejected"),
         ("554 5.2.252 SendAsDenied; owner@x not allowed to send as sales@x", "sender_rejected"),
-        ("554 Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: customer@example.com", "recipient_rejected"),
+        ("554 Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: customer@example.com", "recipient_rejected"),  # noqa: E501
         ("451 4.3.0 Temporary server error", "temporary_failure"),
         ("552 5.3.4 Message size exceeds fixed limit", "message_rejected"),
     ],
@@ -130,7 +130,7 @@ def test_rejections_after_data_are_classified(certs, reply, category):
 @pytest.mark.parametrize(
     "auth_reply,category",
     [
-        ("534 5.7.9 Application-specific password required. Learn more at https://support.google.com/mail/?p=InvalidSecondFactor", "app_password_required"),
+        ("534 5.7.9 Application-specific password required. Learn more at https://support.google.com/mail/?p=InvalidSecondFactor", "app_password_required"),  # noqa: E501
         ("535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.", "smtp_auth_disabled"),
         ("535 5.7.139 Authentication unsuccessful, the user credentials were incorrect.", "auth_failed"),
         ("535 Authentication Credentials Invalid", "auth_failed"),

@@ -10,14 +10,15 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import SMTP_PASSWORD, SMTP_USERNAME
-from smtp_servers import start_test_server
 
 from wizard.outbox.sender import SendError, SmtpConnection
 from wizard.smtp.address_policy import AddressPolicy
 from wizard.smtp.probe import probe_smtp
 from wizard.smtp.session import MECHANISMS
 from wizard.smtp.types import SmtpTarget
+
+from conftest import SMTP_PASSWORD, SMTP_USERNAME
+from smtp_servers import start_test_server
 
 WIZARD = Path(__file__).resolve().parent.parent / "wizard"
 PAYLOAD = (b"From: shop@example.com\r\nTo: customer@example.com\r\nSubject: Your order\r\n"

@@ -129,7 +129,7 @@ def test_each_check_reports_its_code_next_to_its_field(provider, changes, field,
 
 def test_hints_are_worded_for_the_provider():
     gmail = next(f for f in findings_for("gmail", {"sender_email": "hello@bluefern.com"}) if f.code == "sender_alias_send_as")
-    outlook = next(f for f in findings_for("microsoft365", {"sender_email": "hello@bluefern.com"}) if f.code == "sender_alias_send_as")
+    outlook = next(f for f in findings_for("microsoft365", {"sender_email": "hello@bluefern.com"}) if f.code == "sender_alias_send_as")  # noqa: E501
     assert "Send mail as" in gmail.text
     assert "Send As" in outlook.text and "Send mail as" not in outlook.text
     near = next(f for f in findings_for("gmail", {"host": "smtp.gmial.com"}) if f.code == "host_near_miss")
@@ -193,7 +193,7 @@ def test_live_check_updates_other_filled_fields_out_of_band(merchant):
     values = dict(BASE["gmail"], port="465")
     body = merchant.post("/wizard/smtp/check", values, htmx=True, trigger="security").get_data(as_text=True)
     assert 'id="feedback-port" class="feedback" aria-live="polite" hx-swap-oob="true"' in body
-    assert "port_security_mismatch" in feedback_codes(body.split('id="feedback-port"', 1)[0] + '<div id="feedback-port"' + body.split('id="feedback-port"', 1)[1], "port")
+    assert "port_security_mismatch" in feedback_codes(body.split('id="feedback-port"', 1)[0] + '<div id="feedback-port"' + body.split('id="feedback-port"', 1)[1], "port")  # noqa: E501
 
 
 def test_errors_block_continuing_and_keep_the_draft(merchant):

@@ -51,7 +51,7 @@ def test_sign_in_sign_out_and_duplicate_sign_up(client, merchant):
     client.post("/signout", headers={"X-CSRFToken": token})
     page = client.get("/signup").get_data(as_text=True)
     token = CSRF_IN_PAGE.search(page).group(1)
-    again = client.post("/signup", data={"store_name": "X", "email": merchant.email, "password": "quiet-otter-lamp-7", "csrf_token": token})
+    again = client.post("/signup", data={"store_name": "X", "email": merchant.email, "password": "quiet-otter-lamp-7", "csrf_token": token})  # noqa: E501
     # A taken email gets the neutral refusal (no account enumeration) with a way to sign in.
     assert again.status_code == 200 and "We could not create an account with these details" in again.get_data(as_text=True)
 

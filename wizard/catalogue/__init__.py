@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -203,7 +203,7 @@ def _preset(raw: dict) -> ProviderPreset:
         password_label=raw.get("password_label", "Password"),
         password_help=raw.get("password_help", ""),
         notes=tuple(raw.get("notes", ())),
-        links=tuple(Link(l["title"], l["url"]) for l in raw.get("links", ())),
+        links=tuple(Link(link["title"], link["url"]) for link in raw.get("links", ())),
         host_template=raw.get("host_template", ""),
         regions=tuple(raw.get("regions", ())),
         default_region=raw.get("default_region", ""),
@@ -253,7 +253,7 @@ def local_preset(host: str, port: int) -> ProviderPreset:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_files() -> tuple[dict, dict]:
     with open(HERE / "providers.toml", "rb") as handle:
         providers = tomllib.load(handle)

@@ -87,12 +87,12 @@ def _is_reusable(cert_path: Path, key_path: Path) -> bool:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     ):
         return False
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return cert.not_valid_before_utc <= now and cert.not_valid_after_utc - now > RENEW_BEFORE
 
 
 def _build_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     public_key = key.public_key()
     return (

@@ -198,7 +198,7 @@ def _load(path: Path, mtime: float) -> StoredMessage | None:
     except FileNotFoundError:
         return None
     return parse_stored(
-        _key_of(path.name), dt.datetime.fromtimestamp(mtime, tz=dt.timezone.utc), data
+        _key_of(path.name), dt.datetime.fromtimestamp(mtime, tz=dt.UTC), data
     )
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import html
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import urlsplit
 
 from wizard.smtp.header_text import HEADER_BREAKING, fold_header

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-
 from dataclasses import asdict, dataclass
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -61,7 +60,7 @@ class ServerIdentity:
     username: str
 
     @classmethod
-    def of(cls, host: str, port, security: str, username: str) -> "ServerIdentity":
+    def of(cls, host: str, port, security: str, username: str) -> ServerIdentity:
         port_text = str(port).strip()
         if port_text.isascii() and port_text.isdigit() and len(port_text) <= 6:
             port_text = str(int(port_text))

@@ -164,7 +164,7 @@ class AddressPolicy:
     allowed_endpoints: tuple = field(default_factory=tuple)
 
     @classmethod
-    def from_config(cls, ports, networks) -> "AddressPolicy":
+    def from_config(cls, ports, networks) -> AddressPolicy:
         """``ports``: iterable or comma-separated text ("" = any); ``networks``: comma-separated CIDRs."""
         if isinstance(ports, str):
             ports = [int(p) for p in ports.replace(" ", "").split(",") if p]
@@ -173,7 +173,7 @@ class AddressPolicy:
             networks = [n.strip() for n in networks.split(",") if n.strip()]
         return cls(port_set, tuple(ipaddress.ip_network(n, strict=False) for n in networks or ()))
 
-    def with_allowed(self, host: str, port: int) -> "AddressPolicy":
+    def with_allowed(self, host: str, port: int) -> AddressPolicy:
         """The same policy, also allowing exactly one address on one port (the
         local test mailbox) — not that address on other ports, nor that port elsewhere."""
         endpoint = (ipaddress.ip_address(host), int(port))

@@ -11,7 +11,7 @@ No credentials ever go over that connection.
 from __future__ import annotations
 
 import ssl
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
@@ -49,14 +49,14 @@ def _issuer(cert: x509.Certificate) -> str:
 
 
 def _day(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%d %B %Y, %H:%M UTC").lstrip("0")
+    return moment.astimezone(UTC).strftime("%d %B %Y, %H:%M UTC").lstrip("0")
 
 
 def describe(code: int | None, reason: str, host: str, cert: x509.Certificate | None) -> str:
     """The plain-words explanation for verification result ``code``."""
     texts = _texts()
     values = {"host": host, "reason": reason}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if cert is not None:
         values.update(not_after=_day(cert.not_valid_after_utc), not_before=_day(cert.not_valid_before_utc),
                       names=", ".join(names_of(cert)) or "no name at all", issuer=_issuer(cert))

@@ -5,7 +5,7 @@ refuse CR/LF in header values, so no field can inject a header.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -26,7 +26,7 @@ def build_test_email(*, sender_name: str, sender_email: str, recipient: str, sto
     message["To"] = recipient
     # Store names are free text from sign-up; older ones may hold a line separator.
     message["Subject"] = f"Test email from {fold_header(store_name)} (HeiChat email set-up)"
-    message["Date"] = format_datetime(datetime.now(timezone.utc))
+    message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=sender_email.rpartition("@")[2] or None)
     body = (
         f"Hello,\n\n"

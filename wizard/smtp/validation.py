@@ -19,11 +19,10 @@ from wizard.catalogue import (
     SECURITY_LABELS,
     Catalogue,
     ProviderPreset,
-
 )
 from wizard.catalogue.hints import render_hint
-from wizard.smtp.hosts import SCHEME, bare_host, ip_literal, is_hostname, nearest_known_host
 from wizard.smtp.header_text import HEADER_BREAKING_CLASS
+from wizard.smtp.hosts import SCHEME, bare_host, ip_literal, is_hostname, nearest_known_host
 
 FIELDS = ("host", "port", "security", "sender_name", "sender_email", "username", "password")
 LABELS = {

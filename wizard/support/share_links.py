@@ -11,20 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from wizard.support import audit
-from wizard.setup import drafts
 from wizard.catalogue import SECURITY_LABELS, Catalogue, template_region
 from wizard.catalogue.help import help_topics
 from wizard.models import Member, ShareLink, ShareLinkOpening, SmtpDraft, Store, utcnow
 from wizard.secrets import SecretBox
+from wizard.setup import drafts
 from wizard.smtp.validation import CONTROL_CHARACTERS, LABELS, MAX_LENGTH
+from wizard.support import audit
 
 SALT = "heichat.share-link.v1"
 STEP_TARGETS = tuple(slug for slug, _ in drafts.STEPS)
@@ -140,7 +140,7 @@ def expiry_from(amount: str, unit: str) -> timedelta:
 def as_utc(moment: datetime | None) -> datetime | None:
     """SQLite hands datetimes back without a zone; they were stored in UTC."""
     if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
+        return moment.replace(tzinfo=UTC)
     return moment
 
 

@@ -5,19 +5,30 @@ from flask import Flask, request
 
 
 def register_blueprints(app: Flask) -> None:
-    from wizard.web import auth, contacts, detect, devmailbox, home, troubleshooting, visitor, wizard
-    from wizard.web import audit, share, support
-    from wizard.web import inbox, unsubscribe
-    from wizard.web import account
-    from wizard.web import wizard_send  # noqa: F401  (step 5's routes, on the wizard's blueprint)
+    from wizard.web import (
+        account,
+        audit,
+        auth,
+        contacts,
+        detect,
+        devmailbox,
+        home,
+        inbox,
+        share,
+        support,
+        troubleshooting,
+        unsubscribe,
+        visitor,
+        wizard,
+        wizard_send,  # noqa: F401  (step 5's routes, on the wizard's blueprint)
+    )
 
     for module in (home, auth, wizard, detect, troubleshooting, visitor, contacts, devmailbox, support, share, audit,
                    inbox, unsubscribe, account):
         app.register_blueprint(module.bp)
 
-    from wizard.web.context import dev_mailbox_enabled, member_store
-
     from wizard.catalogue.help import topic_for_category
+    from wizard.web.context import dev_mailbox_enabled, member_store
 
     app.jinja_env.globals.update(dev_mailbox_enabled=dev_mailbox_enabled, current_user_store=member_store,
                                  topic_for_category=topic_for_category)

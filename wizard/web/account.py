@@ -7,9 +7,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from wizard import accounts
 from wizard.db import get_session
-from wizard.web.forms import ChangePasswordForm, SignOutEverywhereForm
 from wizard.web.auth import SIGN_IN_WAIT, end_session, start_session
 from wizard.web.context import member_store
+from wizard.web.forms import ChangePasswordForm, SignOutEverywhereForm
 
 bp = Blueprint("account", __name__)
 

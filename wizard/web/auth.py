@@ -21,8 +21,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from wizard import accounts
 from wizard.db import get_session
-from wizard.web.forms import SignInForm, SignOutForm, SignUpForm
 from wizard.models import Member
+from wizard.web.forms import SignInForm, SignOutForm, SignUpForm
 from wizard.web.rate_limits import limited
 
 bp = Blueprint("auth", __name__)

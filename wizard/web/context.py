@@ -1,7 +1,6 @@
 """Per-request access to the app's shared objects (catalogue, secret box, store)."""
 from __future__ import annotations
 
-
 from flask import abort, current_app
 from flask_login import current_user
 

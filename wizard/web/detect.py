@@ -5,15 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, render_template, request
 from flask_login import login_required
 
-from wizard.setup import drafts
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_session
 from wizard.dns.resolver import DnsResolver
-from wizard.web.forms import ActionForm
-from wizard.web.rate_limits import limited
+from wizard.setup import drafts
 from wizard.smtp.detect import detect_settings
 from wizard.web import form_data, htmx
 from wizard.web.context import catalogue, current_store, secret_box, target_options
+from wizard.web.forms import ActionForm
+from wizard.web.rate_limits import limited
 from wizard.web.wizard import go, smtp_context, step
 
 bp = Blueprint("detect", __name__, url_prefix="/wizard/smtp")

@@ -13,7 +13,7 @@ from wizard.extensions import login_manager
 from wizard.web import htmx
 
 MESSAGES = {
-    400: ("That request could not be understood", "Some of what was sent is missing or malformed. Go back, check the form and try again."),
+    400: ("That request could not be understood", "Some of what was sent is missing or malformed. Go back, check the form and try again."),  # noqa: E501
     403: ("Not allowed", "Your account cannot open this page."),
     404: ("Page not found", "The address may be mistyped, or the thing it pointed to no longer exists."),
     405: ("Not allowed", "This page cannot be used that way."),

@@ -34,9 +34,12 @@ def real_email(_form, field) -> None:
 
 
 class SignUpForm(FlaskForm):
-    store_name = StringField("Store name", validators=[DataRequired("Enter your store's name."), Length(max=120), no_control_characters])
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254), no_control_characters, real_email])
-    password = PasswordField("Password", validators=[DataRequired("Choose a password."), Length(min=8, max=200, message="Use 8 to 200 characters.")])
+    store_name = StringField("Store name", validators=[
+        DataRequired("Enter your store's name."), Length(max=120), no_control_characters])
+    email = EmailField("Email", validators=[
+        DataRequired("Enter your email address."), Length(max=254), no_control_characters, real_email])
+    password = PasswordField("Password", validators=[
+        DataRequired("Choose a password."), Length(min=8, max=200, message="Use 8 to 200 characters.")])
 
     def validate_password(self, field) -> None:
         if not field.errors:
@@ -58,8 +61,10 @@ class ChangePasswordForm(FlaskForm):
 
     email = ""
     store_name = ""
-    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password."), Length(max=200)])
-    new_password = PasswordField("New password", validators=[DataRequired("Choose a new password."), Length(min=8, max=200, message="Use 8 to 200 characters.")])
+    current_password = PasswordField("Current password", validators=[
+        DataRequired("Enter your current password."), Length(max=200)])
+    new_password = PasswordField("New password", validators=[
+        DataRequired("Choose a new password."), Length(min=8, max=200, message="Use 8 to 200 characters.")])
     repeat_password = PasswordField("Repeat the new password", validators=[DataRequired("Type the new password again.")])
 
     def validate_new_password(self, field) -> None:
@@ -111,7 +116,8 @@ class ActionForm(FlaskForm):
 
 
 class SendTestForm(FlaskForm):
-    recipient = EmailField("Send the test email to", validators=[DataRequired("Enter the address to send to."), Length(max=254), no_control_characters, real_email])
+    recipient = EmailField("Send the test email to", validators=[
+        DataRequired("Enter the address to send to."), Length(max=254), no_control_characters, real_email])
 
 
 class ChecklistForm(FlaskForm):

@@ -15,21 +15,21 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import login_required
 from sqlmodel import select
 
-from wizard.outbox import compose
-from wizard.setup import drafts
 from wizard.chat import conversations, inbox
 from wizard.db import get_session
-from wizard.web.forms import ActionForm
 from wizard.models import Contact, Conversation, Store, utcnow
 from wizard.models.outbox import FAILED, QUEUED, SENDING, EmailTemplate, OutboxEmail
+from wizard.outbox import compose
 from wizard.outbox.queue import NotConfigured, SuppressedAddress, as_utc, enqueue, retry_now, suppression_for
+from wizard.setup import drafts
 from wizard.smtp.diagnosis import CATEGORIES, explain, quota_for
-from wizard.smtp.types import Reply
 from wizard.smtp.transcript import split_enhanced
+from wizard.smtp.types import Reply
 from wizard.web import htmx
-from wizard.web.public_url import NoPublicUrl
 from wizard.web.context import catalogue, current_store
+from wizard.web.forms import ActionForm
 from wizard.web.inbox_forms import ComposeForm, ReplyForm, SendSettingsForm, TemplateForm
+from wizard.web.public_url import NoPublicUrl
 from wizard.web.unsubscribe import unsubscribe_urls
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
@@ -110,9 +110,11 @@ def _filters_from_request() -> set[str]:
 def index():
     store = current_store()
     active = _filters_from_request()
-    return htmx.page_or_fragment("inbox/index.html", "inbox/_list.html", store=store, rows=inbox.inbox_rows(get_session(), store, active, gone_minutes()),
-                  filters=inbox.FILTERS, active=active, gone_minutes=gone_minutes(),
-                  list_url=url_for("inbox.index", **{name: "1" for name in sorted(active)}))
+    return htmx.page_or_fragment(
+        "inbox/index.html", "inbox/_list.html", store=store,
+        rows=inbox.inbox_rows(get_session(), store, active, gone_minutes()),
+        filters=inbox.FILTERS, active=active, gone_minutes=gone_minutes(),
+        list_url=url_for("inbox.index", **{name: "1" for name in sorted(active)}))
 
 
 # -- one conversation ----------------------------------------------------------------

@@ -8,17 +8,27 @@ Pages reached through a link send ``Referrer-Policy: no-referrer``.
 """
 from __future__ import annotations
 
-
-from flask import (Blueprint, Response, abort, current_app, flash, make_response, redirect, render_template,
-                   request, session, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required
 
-from wizard.support import share_links
 from wizard.db import get_session
-from wizard.web.forms import ActionForm
+from wizard.support import share_links
 from wizard.web import htmx
 from wizard.web.auth import safe_next
 from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box
+from wizard.web.forms import ActionForm
 
 bp = Blueprint("share", __name__, url_prefix="/share")
 SUGGESTION = "share_suggestion"

@@ -12,18 +12,17 @@ from flask import Blueprint, abort, current_app, make_response, redirect, render
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from wizard.support import audit
-from wizard.support import share_links
-from wizard.setup import drafts, steps
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_session
-from wizard.web.forms import ActionForm
 from wizard.models import ConnectionTest, Member, SendLog, ShareLink, Store
+from wizard.setup import drafts, steps
 from wizard.smtp.diagnosis import stage_label
+from wizard.support import audit, share_links
 from wizard.web import form_data, htmx
 from wizard.web.context import catalogue, dev_mailbox_enabled, secret_box
-from wizard.web.public_url import page_url
+from wizard.web.forms import ActionForm
 from wizard.web.ids import parse_id
+from wizard.web.public_url import page_url
 from wizard.web.troubleshooting import deliverability_report, explanation, sender_domain
 
 bp = Blueprint("support", __name__, url_prefix="/support")
@@ -191,8 +190,9 @@ def create_link(store_id: int):
         abort(400)
     form = form_data()
     if any("password" in key.lower() for key in form):
-        return htmx.page_or_fragment("errors/page.html", "errors/_error.html", status=400, title="Share links never carry a password",
-                      text="The merchant types their password in the wizard themselves. Remove it and create the link again.")
+        return htmx.page_or_fragment(
+            "errors/page.html", "errors/_error.html", status=400, title="Share links never carry a password",
+            text="The merchant types their password in the wizard themselves. Remove it and create the link again.")
     prefill = {key: form.get(key, "") for key in share_links.PREFILL_FIELDS}
     try:
         expires_in = share_links.expiry_from(form.get("expires_amount", ""), form.get("expires_unit", ""))

@@ -7,17 +7,17 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from wizard.setup import drafts, saving
 from wizard.catalogue import LOCAL_KEY, SECURITY_LABELS
 from wizard.catalogue.help import help_topics, topic_for_category
 from wizard.db import get_session
 from wizard.dns.deliverability import check_domain
 from wizard.dns.resolver import DnsResolver
-from wizard.web.forms import ActionForm
 from wizard.models import ConnectionTest
+from wizard.setup import drafts, saving
 from wizard.smtp.diagnosis import explain, stage_label
 from wizard.web import htmx
 from wizard.web.context import catalogue, member_store
+from wizard.web.forms import ActionForm
 
 bp = Blueprint("troubleshooting", __name__)
 HISTORY_LENGTH = 20

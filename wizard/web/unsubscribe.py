@@ -16,11 +16,11 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from wizard.db import get_session
 from wizard.extensions import csrf
-from wizard.web.forms import ActionForm
 from wizard.models import Store
 from wizard.outbox.queue import suppress, suppression_for
-from wizard.web.public_url import external_url
 from wizard.outbox.unsubscribe import find_token, is_expired, issue_token
+from wizard.web.forms import ActionForm
+from wizard.web.public_url import external_url
 
 bp = Blueprint("unsubscribe", __name__, url_prefix="/u")
 

@@ -19,10 +19,10 @@ from wtforms.validators import DataRequired, Length
 
 from wizard.chat import conversations
 from wizard.db import get_session
-from wizard.web.forms import VisitorForm, no_nul
 from wizard.models import Conversation, Store
-from wizard.web.rate_limits import client_address, wait_before
 from wizard.web import htmx
+from wizard.web.forms import VisitorForm, no_nul
+from wizard.web.rate_limits import client_address, wait_before
 
 bp = Blueprint("visitor", __name__, url_prefix="/s")
 

@@ -6,25 +6,23 @@ Every step renders the full page, or just the step fragment for htmx.
 """
 from __future__ import annotations
 
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from wizard.support import audit
-from wizard.setup import connection_tests
-from wizard.setup import drafts, steps, saving, targets
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_engine, get_session
-from wizard.web.forms import ActionForm, PreChatForm, ProviderForm, SmtpForm
 from wizard.models import ConnectionTest, SmtpDraft
 from wizard.secrets import SERVER_CHANGED, UNREADABLE, SecretError
-from wizard.web.rate_limits import limited
+from wizard.setup import connection_tests, drafts, saving, steps, targets
 from wizard.smtp.diagnosis import stage_label
 from wizard.smtp.probe import planned_stages
 from wizard.smtp.validation import FIELDS, LABELS, by_field, has_errors
+from wizard.support import audit
 from wizard.web import form_data, htmx
-from wizard.web.troubleshooting import explanation
 from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, target_options
+from wizard.web.forms import ActionForm, PreChatForm, ProviderForm, SmtpForm
+from wizard.web.rate_limits import limited
+from wizard.web.troubleshooting import explanation
 
 bp = Blueprint("wizard", __name__, url_prefix="/wizard")
 

@@ -19,7 +19,6 @@ from wizard.web.rate_limits import limited
 from wizard.web.troubleshooting import explanation
 from wizard.web.wizard import PASSWORD_PROBLEMS, bp, go, step
 
-
 # -- step 5 --------------------------------------------------------------------------
 
 def _send_context(form=None, log=None, password_problem: str | None = None) -> dict:
