@@ -23,9 +23,10 @@ MESSAGES = {
 }
 
 
-def _page(status: int, title: str, text: str):
+def error_page(status: int, title: str, text: str):
+    """A friendly error: the whole page, or the alert fragment for htmx, with ``status``."""
     return htmx.page_or_fragment("errors/page.html", "errors/_error.html", status=status,
-                                 title=title, text=text)
+                                 error_status=status, title=title, text=text)
 
 
 def init_app(app: Flask) -> None:
@@ -38,7 +39,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        return _page(400, "This form has expired", "For your security, forms expire when you sign out or your session ends. "
+        return error_page(400, "This form has expired", "For your security, forms expire when you sign out or your session ends. "
                      "Reload the page and submit again — what you typed is still in your draft where it was saved. "
                      f"({error.description})")
 
@@ -50,19 +51,19 @@ def init_app(app: Flask) -> None:
             return error.response  # the view's own answer (flask-limiter's on_breach)
 
         wait = seconds_until_reset()
-        response = _page(429, "Slow down", f"Too many attempts in a short time. Try again in {wait} s.")
+        response = error_page(429, "Slow down", f"Too many attempts in a short time. Try again in {wait} s.")
         response.headers["Retry-After"] = str(wait)
         return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         title, text = MESSAGES.get(error.code or 500, (error.name, error.description or ""))
-        return _page(error.code or 500, title, text)
+        return error_page(error.code or 500, title, text)
 
     @app.errorhandler(500)
     def server_error(_error):
         title, text = MESSAGES[500]
-        return _page(500, title, text)
+        return error_page(500, title, text)
 
     @login_manager.unauthorized_handler
     def sign_in_first():

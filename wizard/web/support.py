@@ -20,6 +20,7 @@ from wizard.smtp.diagnosis import stage_label
 from wizard.support import audit, share_links
 from wizard.web import form_data, htmx
 from wizard.web.context import catalogue, dev_mailbox_enabled, secret_box
+from wizard.web.errors import error_page
 from wizard.web.forms import ActionForm
 from wizard.web.ids import parse_id
 from wizard.web.public_url import page_url
@@ -190,9 +191,9 @@ def create_link(store_id: int):
         abort(400)
     form = form_data()
     if any("password" in key.lower() for key in form):
-        return htmx.page_or_fragment(
-            "errors/page.html", "errors/_error.html", status=400, title="Share links never carry a password",
-            text="The merchant types their password in the wizard themselves. Remove it and create the link again.")
+        return error_page(400, "Share links never carry a password",
+                          "The merchant types their password in the wizard themselves. Remove it and create the link "
+                          "again.")
     prefill = {key: form.get(key, "") for key in share_links.PREFILL_FIELDS}
     try:
         expires_in = share_links.expiry_from(form.get("expires_amount", ""), form.get("expires_unit", ""))
