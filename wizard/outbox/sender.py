@@ -98,6 +98,7 @@ class SmtpConnection:
 
     def __init__(self, target: SmtpTarget):
         self.target = target
+        self.session: SmtpSession | None = None
         self.client: smtplib.SMTP | None = None
         self.messages_sent = 0
         self.last_used = time.monotonic()
@@ -122,7 +123,7 @@ class SmtpConnection:
         except StageFailed as failed:
             session.client.close()
             raise SendError(SendFailure.of(failed.stage, failed.failure)) from failed.__cause__
-        self.client = session.client
+        self.session, self.client = session, session.client
         self.messages_sent = 0
         self._needs_reset = False
         self.last_used = time.monotonic()
@@ -205,14 +206,6 @@ class SmtpConnection:
 
     def close(self) -> None:
         """QUIT (briefly) and close; safe to call on a closed connection."""
-        client, self.client = self.client, None
-        if client is None:
-            return
-        try:
-            if client.sock is not None:
-                client.sock.settimeout(QUIT_TIMEOUT)
-                client.quit()
-        except (OSError, smtplib.SMTPException):
-            pass
-        finally:
-            client.close()
+        session, self.session, self.client = self.session, None, None
+        if session is not None:
+            session.quit(QUIT_TIMEOUT)
