@@ -73,8 +73,9 @@ def init_app(app: Flask) -> None:
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=0, x_port=0, x_prefix=0)
     if not app.config["PUBLIC_URL"] and not (app.debug or app.testing):
-        app.logger.warning("WIZARD_PUBLIC_URL is not set: links in emails (unsubscribe) cannot be made, and "
-                           "links shown in pages are relative. Set it to the public site's https:// address.")
+        app.logger.warning("WIZARD_PUBLIC_URL is not set: outside development mode no absolute link is built "
+                           "from the Host header (reminders, which need an unsubscribe link, are refused; links in "
+                           "pages are relative). Set it to the public site's https:// address.")
     app.jinja_env.globals.update(page_url=page_url)
 
 
