@@ -221,21 +221,28 @@ def test_451_is_retried_with_backoff_then_delivered(app, starttls_server):
     email = queue_email(app, store_id, "draft-451")
     starttls_server.data_reply = "451 4.3.0 Mail server temporarily rejected message"
     before = utcnow()
-    stats = drain(app, retry_base_seconds=0.3, retry_cap_seconds=5)
+    stats = drain(app, retry_base_seconds=1.0, retry_cap_seconds=5)
     after = utcnow()
     assert stats.retried == 1 and not starttls_server.messages
     (row,) = rows(app)
     assert row.status == QUEUED and row.attempts == 1
     assert row.last_stage == "data" and row.last_category == "temporary_failure" and row.last_reply_code == 451
-    # Backoff: base 0.3 s × jitter 0.5–1.5, from the moment of the failure.
+    # Backoff: base 1 s × jitter 0.5–1.5, from the moment of the failure.
     due = queue.as_utc(row.next_attempt_at)
-    assert before + timedelta(seconds=0.15) <= due <= after + timedelta(seconds=0.45), (due - before, after - before)
-    assert drain(app).sent == 0  # not due yet
+    assert before + timedelta(seconds=0.5) <= due <= after + timedelta(seconds=1.5), (due - before, after - before)
+    # A worker pass before the due time leaves the email alone. (On a loaded machine the
+    # pass may start after the due time; then it is a legitimate second attempt.)
+    pass_started = utcnow()
+    drain(app, retry_base_seconds=1.0, retry_cap_seconds=5)
+    (row,) = rows(app)
+    attempts_so_far = row.attempts
+    if pass_started < due:
+        assert attempts_so_far == 1 and row.status == QUEUED
 
     starttls_server.data_reply = None  # the server recovers
-    assert wait_until(lambda: drain(app).sent == 1, timeout=5)
+    assert wait_until(lambda: drain(app).sent == 1, timeout=10)
     (row,) = rows(app)
-    assert row.status == SENT and row.attempts == 2
+    assert row.status == SENT and row.attempts == attempts_so_far + 1
     assert received_ids(starttls_server) == Counter({email.message_id: 1})
 
 
