@@ -16,7 +16,7 @@ __all__ = ["SmtpTarget", "Reply", "StageRecord", "ProbeResult", "reply_from"]
 
 @dataclass
 class SmtpTarget:
-    """Where and how to connect. ``password`` is used, never recorded."""
+    """Where and how to connect. ``password`` and ``access_token`` are used, never recorded."""
 
     host: str
     port: int
@@ -32,6 +32,10 @@ class SmtpTarget:
     nameserver: str | None = None
     # Which addresses and ports may be connected to; None: anything (the CLI).
     address_policy: AddressPolicy | None = None
+    # How to log in: "password" (PLAIN / LOGIN / CRAM-MD5 with ``password``) or
+    # "xoauth2" (SASL XOAUTH2 with ``access_token``, an OAuth 2.0 bearer token).
+    auth: str = "password"
+    access_token: str = field(default="", repr=False)
 
 
 @dataclass
