@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
+from wizard import audit
 from wizard.models import AuditEvent, Member
-from wizard.support import audit
 
 from conftest import SMTP_PASSWORD, run_connection_test, sign_up
 from helpers import add_member, all_bodies, prepare, sign_in, store_id_of, support_agent
@@ -20,17 +20,19 @@ def test_record_keeps_who_and_what_but_never_a_password(app, merchant):
         event = audit.record(db, store_id=store, actor=owner, action="settings.saved", detail={
             "host": "smtp.example.com", "password": SMTP_PASSWORD, "smtp_Password": SMTP_PASSWORD,
             "nested": {"new_password": SMTP_PASSWORD, "port": 587}, "list": [{"password_encrypted": "x", "ok": 1}],
+            "refresh_token": "1//refresh", "client_secret": "s3cret", "oauth": {"access_token": "ya29.x"},
         })
         stored = db.get(AuditEvent, event.id)
         assert (stored.actor_id, stored.actor_email, stored.actor_role) == (owner.id, OWNER, "owner")
-        assert stored.detail == {"host": "smtp.example.com", "nested": {"port": 587}, "list": [{"ok": 1}]}
+        assert stored.detail == {"host": "smtp.example.com", "nested": {"port": 587}, "list": [{"ok": 1}], "oauth": {}}
         assert stored.created_at is not None
         system = audit.record(db, store_id=store, actor=None, action="share_link.revoked")
         assert (system.actor_id, system.actor_email, system.detail) == (None, "", {})
         with pytest.raises(ValueError):
             audit.record(db, store_id=store, actor=owner, action="settings.deleted")
     assert set(audit.ACTIONS) == {"settings.changed", "settings.tested", "settings.saved", "share_link.created",
-                                  "share_link.opened", "share_link.revoked", "support_view.opened"}
+                                  "share_link.opened", "share_link.revoked", "support_view.opened",
+                                  "oauth.connected", "oauth.reconnected", "oauth.refresh_failed", "oauth.disconnected"}
 
 
 def test_audit_page_is_for_the_owner_only(app, merchant):

@@ -63,6 +63,11 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # Seconds for each request to a sign-in provider (discovery, token, revocation).
+    "OAUTH_HTTP_TIMEOUT": 10.0,
+    # The local test sign-in server that `serve` runs in development mode (port 0: any free one).
+    "DEV_SIGNIN_HOST": "127.0.0.1",
+    "DEV_SIGNIN_PORT": 8026,
 }
 
 # Environment variable -> (config key, converter).
@@ -80,6 +85,14 @@ ENVIRONMENT = {
     "WIZARD_SMTP_ALLOWED_NETWORKS": ("SMTP_ALLOWED_NETWORKS", str),
     "WIZARD_PUBLIC_URL": ("PUBLIC_URL", str),
     "WIZARD_TRUSTED_PROXIES": ("TRUSTED_PROXIES", str),
+    # Sign in with Google / Microsoft (wizard.oauth): the operator's app registrations.
+    "WIZARD_OAUTH_GOOGLE_CLIENT_ID": ("OAUTH_GOOGLE_CLIENT_ID", str),
+    "WIZARD_OAUTH_GOOGLE_CLIENT_SECRET": ("OAUTH_GOOGLE_CLIENT_SECRET", str),
+    "WIZARD_OAUTH_GOOGLE_METADATA_URL": ("OAUTH_GOOGLE_METADATA_URL", str),
+    "WIZARD_OAUTH_MICROSOFT_CLIENT_ID": ("OAUTH_MICROSOFT_CLIENT_ID", str),
+    "WIZARD_OAUTH_MICROSOFT_CLIENT_SECRET": ("OAUTH_MICROSOFT_CLIENT_SECRET", str),
+    "WIZARD_OAUTH_MICROSOFT_TENANT": ("OAUTH_MICROSOFT_TENANT", str),
+    "WIZARD_OAUTH_MICROSOFT_METADATA_URL": ("OAUTH_MICROSOFT_METADATA_URL", str),
 }
 
 
@@ -147,7 +160,8 @@ def ensure_encryption_key(app: Flask, stored_secrets: int) -> None:
     if stored_secrets:
         raise MissingEncryptionKey(
             f"The encryption key {path} is missing (and WIZARD_ENCRYPTION_KEY is not set), but the database holds "
-            f"{stored_secrets} encrypted secret(s) (stored SMTP passwords). Put the key file back (mode 0600) or set "
+            f"{stored_secrets} encrypted secret(s) (stored SMTP passwords and sign-in tokens). "
+            "Put the key file back (mode 0600) or set "
             "WIZARD_ENCRYPTION_KEY to that key, then start again. No new key was generated: it could not read "
             "them, and every merchant would have to type their password again."
         )

@@ -83,6 +83,8 @@ class ProviderPreset:
     # Accounts that accept only OAuth sign-in (no password over SMTP at all).
     oauth_only_domains: tuple[str, ...] = ()
     oauth_only_hosts: tuple[str, ...] = ()
+    # The sign-in provider (wizard.oauth key) offered instead of a password; "" for none.
+    sign_in: str = ""
 
     def offers(self, port: int, security: str | None = None) -> bool:
         return any(o.port == port and (security is None or o.security == security) for o in self.ports)
@@ -114,6 +116,18 @@ class ProviderPreset:
             return None
         domain = sender_email.rsplit("@", 1)[1].strip().lower()
         return "personal" if domain in self.personal_domains else "organisation"
+
+    def host_for_signed_in(self, host: str, account_email: str) -> str:
+        """The SMTP host for an account that signed in: an OAuth-only consumer
+        account (Outlook.com) has its own host; any host that is not one of
+        this provider's (a relay, a test server) is kept as it is."""
+        domain = account_email.rpartition("@")[2].strip().lower()
+        known = host.strip().lower().rstrip(".") in self.hosts
+        if not known:
+            return host
+        if domain in self.oauth_only_domains and self.oauth_only_hosts:
+            return self.oauth_only_hosts[0]
+        return self.host if host in self.oauth_only_hosts else host
 
     def host_for_account(self, host: str, kind: str | None) -> str:
         """``host`` with its first label switched to the one for ``kind`` accounts."""
@@ -221,6 +235,7 @@ def _preset(raw: dict) -> ProviderPreset:
         personal_domains=tuple(d.lower() for d in raw.get("personal_domains", ())),
         oauth_only_domains=tuple(d.lower() for d in raw.get("oauth_only_domains", ())),
         oauth_only_hosts=tuple(h.lower() for h in raw.get("oauth_only_hosts", ())),
+        sign_in=raw.get("sign_in", ""),
     )
 
 
@@ -235,6 +250,7 @@ def local_preset(host: str, port: int) -> ProviderPreset:
             "Nothing: it runs alongside the app and keeps every message it receives.",
             "Any username and password are accepted, except the password wrong-password, "
             "which it refuses so you can see what a failed login looks like.",
+            "Or sign in through the local test sign-in server, to try the \"Sign in with Google / Microsoft\" way.",
         ),
         host=host,
         hosts=(host,),
@@ -250,6 +266,7 @@ def local_preset(host: str, port: int) -> ProviderPreset:
         password_rule="any",
         password_label="Password",
         password_help="Any password except wrong-password.",
+        sign_in="local",
     )
 
 

@@ -11,6 +11,7 @@ import threading
 
 from flask import Flask
 
+from wizard.oauth.clients import sign_in_clients
 from wizard.outbox.worker import default_worker_id, run_worker
 from wizard.secrets import SecretBox
 from wizard.smtp.target_options import dev_mailbox_enabled, target_options_from_config
@@ -38,8 +39,8 @@ class EmbeddedWorker:
 def start_embedded_worker(app: Flask, **options) -> EmbeddedWorker:
     """Start one outbox worker thread for ``app`` (the ``serve`` command's).
 
-    Reads the engine (``app.extensions["db_engine"]``), the encryption keys and
-    the SMTP settings from the app; ``options`` go to ``run_worker``.
+    Reads the engine (``app.extensions["db_engine"]``), the encryption keys,
+    the SMTP settings and the sign-in providers from the app; ``options`` go to ``run_worker``.
     """
     config = app.config
     box = SecretBox(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
@@ -48,6 +49,7 @@ def start_embedded_worker(app: Flask, **options) -> EmbeddedWorker:
     engine = app.extensions["db_engine"]
     stop_event = threading.Event()
     options.setdefault("worker_id", f"embedded:{default_worker_id()}")
+    options.setdefault("sign_in_clients", sign_in_clients(config))
     thread = threading.Thread(
         target=run_worker, args=(engine, box, lambda: target_options),
         kwargs=dict(stop_event=stop_event, **options), name="outbox-worker", daemon=True,

@@ -19,6 +19,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from wizard.oauth.clients import sign_in_clients
 from wizard.outbox.worker import default_worker_id, run_worker
 from wizard.secrets import SecretBox
 from wizard.smtp.target_options import dev_mailbox_enabled, target_options_from_config
@@ -53,7 +54,7 @@ def outbox_worker_command(worker_id: str | None, batch: int, lease_seconds: floa
     try:
         stats = run_worker(app.extensions["db_engine"], box, lambda: options, worker_id=worker_id, batch=batch,
                            lease_seconds=lease_seconds, poll_seconds=poll_seconds, stop_event=stop_event,
-                           once=once)
+                           once=once, sign_in_clients=sign_in_clients(config))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

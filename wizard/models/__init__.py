@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Optional
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -105,6 +105,31 @@ class SignInThrottle(SQLModel, table=True):
     blocked_until: Optional[datetime] = None
 
 
+class OAuthGrant(SQLModel, table=True):
+    """One "Sign in with Google / Microsoft": the tokens for one mailbox account.
+
+    Both tokens are encrypted with the passwords' keys and bound (like a
+    password) to the SMTP host and account they were issued for; the draft
+    and the saved settings point at the grant they use. ``status`` becomes
+    ``reconnect_needed`` when the provider refuses the refresh token."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    provider: str = Field(max_length=20)  # google | microsoft | local
+    account_email: str = Field(max_length=254)
+    subject: str = Field(default="", max_length=255)  # the provider's id of the account
+    access_token_encrypted: str = Field(sa_column=Column(Text, nullable=False))
+    refresh_token_encrypted: Optional[str] = Field(default=None, sa_column=Column(Text))
+    token_binding: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    scope: str = Field(default="", sa_column=Column(Text, nullable=False))
+    status: str = Field(default="connected", max_length=20)  # connected | reconnect_needed
+    # Why it needs signing in again (a safe provider word, e.g. invalid_grant).
+    problem: Optional[str] = Field(default=None, max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    refreshed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
 class SmtpDraft(SQLModel, table=True):
     """The SMTP form exactly as the merchant left it, errors included, so a
     draft is never lost. Text columns: hostile lengths are reported by the
@@ -123,9 +148,13 @@ class SmtpDraft(SQLModel, table=True):
     # Keyed fingerprint of the server identity the password was typed for
     # (``SecretBox.seal``); the password is only ever sent to that identity.
     password_binding: Optional[str] = Field(default=None, max_length=64)
-    # Why the stored password was dropped (``wizard.secrets.SERVER_CHANGED``),
-    # so the password field can say so; cleared when one is typed again.
+    # Why the stored password (or the signed-in account) was dropped
+    # (``wizard.secrets.SERVER_CHANGED``), so the form can say so; cleared
+    # when one is typed (or signed in) again.
     password_notice: Optional[str] = Field(default=None, max_length=20)
+    # How HeiChat logs in: "password", or "xoauth2" with the sign-in below.
+    auth_method: str = Field(default="password", max_length=10)
+    oauth_grant_id: Optional[int] = Field(default=None, foreign_key="oauthgrant.id", index=True)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -144,6 +173,8 @@ class SmtpSettings(SQLModel, table=True):
     password_encrypted: str = Field(sa_column=Column(Text, nullable=False))
     # The server identity the password is bound to (see ``SmtpDraft``).
     password_binding: Optional[str] = Field(default=None, max_length=64)
+    auth_method: str = Field(default="password", max_length=10)  # password | xoauth2
+    oauth_grant_id: Optional[int] = Field(default=None, foreign_key="oauthgrant.id", index=True)
     fingerprint: str = Field(max_length=64)
     # Whether these exact values passed a connection test before saving.
     tested: bool = False
@@ -249,8 +280,6 @@ class ChatMessage(SQLModel, table=True):
 
 
 # -- support: share links and the audit log ---------------------------------------------
-
-from sqlalchemy import DateTime  # noqa: E402  (timezone-aware columns for the tables below)
 
 
 class ShareLink(SQLModel, table=True):

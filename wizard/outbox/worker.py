@@ -29,7 +29,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -39,12 +39,15 @@ from sqlmodel import Session, select
 from wizard.catalogue import Catalogue, load_catalogue
 from wizard.models import SmtpSettings, Store, utcnow
 from wizard.models.outbox import OutboxEmail
+from wizard.oauth.flow import SignInClient
 from wizard.outbox import queue
 from wizard.outbox.limits import SendWindow, send_window
 from wizard.outbox.messages import build_message, message_bytes
 from wizard.outbox.sender import SendError, SendFailure, SmtpConnection
 from wizard.secrets import SecretBox, SecretError
-from wizard.smtp.target_options import TargetOptions, saved_target
+from wizard.setup.sign_in import HELD_FOR_SIGN_IN, HELD_FOR_TOKEN, XOAUTH2, SignInNeeded, TokenUnavailable, get_grant
+from wizard.setup.targets import saved_target
+from wizard.smtp.target_options import TargetOptions
 
 log = logging.getLogger("wizard.outbox")
 
@@ -55,6 +58,14 @@ DEFAULT_IDLE_SECONDS = 10.0
 # category (the inbox says "type it again") and is looked at again this often.
 PASSWORD_UNREADABLE = "password_unreadable"
 PASSWORD_HOLD_SECONDS = 60.0
+# A store whose sign-in the provider refused waits for "Sign in again", which
+# makes its mail due at once; until then it is looked at again this rarely.
+SIGN_IN_HOLD_SECONDS = 600.0
+# (category shown with each held email, seconds until it is looked at again)
+HOLDS = {
+    SignInNeeded.reason: (HELD_FOR_SIGN_IN, SIGN_IN_HOLD_SECONDS),
+    TokenUnavailable.reason: (HELD_FOR_TOKEN, PASSWORD_HOLD_SECONDS),
+}
 
 
 @dataclass
@@ -102,8 +113,9 @@ class Worker:
     def __init__(self, engine: Engine, box: SecretBox, options_factory: Callable[[], TargetOptions], *,
                  worker_id: str, batch: int, lease_seconds: float, idle_seconds: float,
                  retry_base_seconds: float, retry_cap_seconds: float, stop_event: threading.Event,
-                 catalogue: Catalogue | None = None):
+                 catalogue: Catalogue | None = None, sign_in_clients: Mapping[str, SignInClient] | None = None):
         self.engine = engine
+        self.sign_in_clients = sign_in_clients or {}
         self.box = box
         self.options_factory = options_factory
         self.worker_id = worker_id
@@ -199,12 +211,16 @@ class Worker:
             failure = SendFailure("connect", "unexpected", None, "The store has no saved SMTP settings.")
             return self.settle(emails, pending, lambda email: self.record_failure(session, email, failure,
                                                                                   permanent=True))
-        link = self.link_for(store_id, saved)
-        if link is None:
-            # The saved password cannot be read (or is not bound to this server):
-            # nothing is sent, and the mail waits, queued, until it is typed again.
-            until = utcnow() + timedelta(seconds=PASSWORD_HOLD_SECONDS)
-            return self.settle(emails, pending, lambda email: self.hold(session, email, until))
+        try:
+            link = self.link_for(session, store_id, saved)
+        except SecretError as problem:
+            # The saved password cannot be read (or is not bound to this
+            # server), or the sign-in needs renewing: nothing is sent, and the
+            # mail waits, queued, with the reason on each email.
+            self.links.pop(store_id, None)
+            category, seconds = HOLDS.get(problem.reason, (PASSWORD_UNREADABLE, PASSWORD_HOLD_SECONDS))
+            until = utcnow() + timedelta(seconds=seconds)
+            return self.settle(emails, pending, lambda email: self.hold(session, email, until, category))
         window = self.send_window(session, store, saved)
         # End the read transaction: none stays open while SMTP talks (on
         # PostgreSQL it would hold locks a migration may be waiting for).
@@ -257,18 +273,24 @@ class Worker:
                 action(email)
         return emails
 
-    def link_for(self, store_id: int, saved: SmtpSettings) -> _StoreLink | None:
+    def link_for(self, session: Session, store_id: int, saved: SmtpSettings) -> _StoreLink:
+        """The store's connection, new when its settings (or its access token) changed.
+        Raises ``SecretError`` when nothing may be sent."""
         key = settings_key(saved)
+        if saved.auth_method == XOAUTH2:
+            # Refreshed here, before the batch, when it is about to expire; a
+            # new token means a new connection (a login lasts as long as its token).
+            grant = get_grant(session, store_id, saved.oauth_grant_id)
+            target = saved_target(session, saved, self.box, self.options_factory(), self.sign_in_clients)
+            key = (*key, grant.id, grant.refreshed_at)
         link = self.links.get(store_id)
         if link is not None and link.key == key:
             return link
         if link is not None:
             link.connection.close()  # the settings changed: a new connection
-        try:
-            target = saved_target(saved, self.box, self.options_factory())
-        except SecretError:
             self.links.pop(store_id, None)
-            return None
+        if saved.auth_method != XOAUTH2:
+            target = saved_target(session, saved, self.box, self.options_factory(), self.sign_in_clients)
         link = self.links[store_id] = _StoreLink(key, _CountingConnection(target, self.stats))
         return link
 
@@ -297,8 +319,8 @@ class Worker:
     def reschedule(self, session: Session, email: OutboxEmail, at: datetime) -> None:
         self.stats.rescheduled += queue.reschedule(session, email, at)
 
-    def hold(self, session: Session, email: OutboxEmail, until: datetime) -> None:
-        self.stats.rescheduled += queue.hold(session, email, until, PASSWORD_UNREADABLE)
+    def hold(self, session: Session, email: OutboxEmail, until: datetime, category: str) -> None:
+        self.stats.rescheduled += queue.hold(session, email, until, category)
 
     def buffer_sent(self, session: Session, email: OutboxEmail, reply, queue_id: str | None) -> None:
         if not self._sent.items:
@@ -346,11 +368,13 @@ def run_worker(engine: Engine, box: SecretBox, options_factory: Callable[[], Tar
                poll_seconds: float = 1.0, stop_event: threading.Event | None = None, once: bool = False,
                idle_seconds: float = DEFAULT_IDLE_SECONDS, retry_base_seconds: float = queue.DEFAULT_BACKOFF_BASE,
                retry_cap_seconds: float = queue.DEFAULT_BACKOFF_CAP,
-               catalogue: Catalogue | None = None) -> WorkerStats:
+               catalogue: Catalogue | None = None,
+               sign_in_clients: Mapping[str, SignInClient] | None = None) -> WorkerStats:
     """Deliver queued email until ``stop_event`` is set (or, with ``once``, until nothing is due).
 
     ``options_factory()`` gives the ``TargetOptions`` (timeouts, CA file,
-    nameserver, address policy) for each new SMTP connection. ``lease_seconds``
+    nameserver, address policy) for each new SMTP connection; ``sign_in_clients``
+    refresh the access tokens of signed-in stores. ``lease_seconds``
     bounds how long a dead worker's emails wait before another worker takes
     them; a live worker renews its lease while it works through a batch. A
     stop lets the current message finish and hands the rest of the batch back.
@@ -359,5 +383,6 @@ def run_worker(engine: Engine, box: SecretBox, options_factory: Callable[[], Tar
         engine, box, options_factory, worker_id=worker_id or default_worker_id(), batch=batch,
         lease_seconds=lease_seconds, idle_seconds=idle_seconds, retry_base_seconds=retry_base_seconds,
         retry_cap_seconds=retry_cap_seconds, stop_event=stop_event or threading.Event(), catalogue=catalogue,
+        sign_in_clients=sign_in_clients,
     )
     return worker.run(poll_seconds, once)

@@ -3,7 +3,7 @@
 Start-up uses it to refuse generating a fresh encryption key over existing
 secrets (they would all become unreadable); ``rotate-key`` re-encrypts
 exactly these columns.
-A later kind of secret (OAuth tokens) is added to ``ENCRYPTED`` here.
+OAuth tokens (``OAuthGrant``) are sealed with the same keys as passwords.
 No Flask.
 """
 from __future__ import annotations
@@ -12,10 +12,11 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from wizard.models import SmtpDraft, SmtpSettings
+from wizard.models import OAuthGrant, SmtpDraft, SmtpSettings
 
 # (table model, ciphertext column) of every encrypted secret.
-ENCRYPTED = ((SmtpSettings, "password_encrypted"), (SmtpDraft, "password_encrypted"))
+ENCRYPTED = ((SmtpSettings, "password_encrypted"), (SmtpDraft, "password_encrypted"),
+             (OAuthGrant, "access_token_encrypted"), (OAuthGrant, "refresh_token_encrypted"))
 
 
 def count_encrypted(engine: Engine) -> int:

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 from wizard.catalogue import LOCAL_KEY, Catalogue, ProviderPreset
 from wizard.catalogue.hints import render_hint
 from wizard.models import (
+    OAuthGrant,
     SmtpDraft,
     SmtpSettings,
     Store,
@@ -98,9 +99,12 @@ def keep_password_bound(draft: SmtpDraft, box: SecretBox) -> bool:
 
 def password_problem(draft: SmtpDraft | None, box: SecretBox) -> str | None:
     """Why the draft has no usable stored password (``SERVER_CHANGED`` or
-    ``UNREADABLE``), or None (usable, or simply none typed yet)."""
+    ``UNREADABLE``), or None (usable, or simply none typed yet). For a
+    signed-in draft: ``SERVER_CHANGED`` when its sign-in was dropped."""
     if draft is None:
         return None
+    if signed_in(draft):
+        return SERVER_CHANGED if draft.oauth_grant_id is None and draft.password_notice == SERVER_CHANGED else None
     if not draft.password_encrypted:
         return draft.password_notice if draft.password_notice in PASSWORD_NOTICES else None
     try:
@@ -108,6 +112,34 @@ def password_problem(draft: SmtpDraft | None, box: SecretBox) -> str | None:
     except SecretError as exc:
         return exc.reason
     return None
+
+
+def signed_in(draft: SmtpDraft | None) -> bool:
+    """Whether the draft logs in with a sign-in (XOAUTH2) instead of a password."""
+    return draft is not None and draft.auth_method == "xoauth2"
+
+
+def keep_credentials_bound(session: Session, draft: SmtpDraft, box: SecretBox) -> bool:
+    """After a change of server fields: drop a password or a sign-in that was
+    made for another server or account. True when one was dropped."""
+    if not signed_in(draft):
+        return keep_password_bound(draft, box)
+    grant = session.get(OAuthGrant, draft.oauth_grant_id) if draft.oauth_grant_id is not None else None
+    if grant is not None and grant.store_id != draft.store_id:
+        grant = None
+    if draft.oauth_grant_id is None:
+        return False
+    if grant is not None and box.is_bound(grant.token_binding, token_identity(draft.host, draft.username)):
+        return False
+    draft.oauth_grant_id = None
+    draft.password_notice = SERVER_CHANGED
+    return True
+
+
+def token_identity(host: str, username: str) -> ServerIdentity:
+    """Where a sign-in's tokens may be sent: the SMTP host and the account.
+    Port and security are not part of it: they do not change who receives the token."""
+    return server_identity(host, "", "xoauth2", username)
 
 
 def set_server(draft: SmtpDraft, box: SecretBox, **fields: str) -> bool:
@@ -132,6 +164,9 @@ def apply_provider(session: Session, store: Store, preset: ProviderPreset, regio
     store.provider = preset.key
     store.ses_region = region if preset.host_template else None
     draft = get_draft(session, store) or SmtpDraft(store_id=store.id, sender_email=member_email)
+    if changed and signed_in(draft):
+        # A sign-in belongs to its provider: another provider starts from its own login.
+        draft.auth_method, draft.oauth_grant_id, draft.password_notice = "password", None, None
     if changed or not draft.host:
         values = preset_values(preset, region, member_email)
         server = {"host": values["host"], "port": values["port"], "security": values["security"]}
@@ -154,10 +189,10 @@ def update_draft(session: Session, store: Store, form: dict[str, str], box: Secr
     for field in TEXT_FIELDS:
         setattr(draft, field, clean_for_storage(form.get(field, "")))
     password = form.get("password", "")
-    if password:
+    if password and not signed_in(draft):
         store_password(draft, password, box)
     else:
-        keep_password_bound(draft, box)
+        keep_credentials_bound(session, draft, box)
     draft.updated_at = utcnow()
     session.add(draft)
     session.commit()
@@ -178,6 +213,8 @@ def stored_password(draft: SmtpDraft | None, box: SecretBox) -> str:
 def values_for_check(provider: str, form: dict[str, str], draft: SmtpDraft | None, box: SecretBox) -> SmtpValues:
     """The values to validate: the form's, with the stored password when left blank."""
     values = {field: form.get(field, "") for field in TEXT_FIELDS}
+    if signed_in(draft):
+        return SmtpValues(provider=provider, password="", auth="xoauth2", **values)
     password = form.get("password", "") or stored_password(draft, box)
     return SmtpValues(provider=provider, password=password, **values)
 
@@ -194,6 +231,10 @@ def check_values(provider: str, form: dict[str, str], draft: SmtpDraft | None, b
     """The field checks for ``form``; when the password is missing because the
     stored one cannot be used, the password field says why."""
     findings = check_smtp_settings(values_for_check(provider, form, draft, box), catalogue)
+    if signed_in(draft) and draft.oauth_grant_id is None:
+        code = "sign_in_dropped" if draft.password_notice == SERVER_CHANGED else "sign_in_required"
+        level, text = render_hint(catalogue.hints, code, catalogue.get(provider), {})
+        return [Finding("password", code, level, text), *findings]
     problem = None if form.get("password") else password_problem(draft, box)
     if problem is None:
         return findings
@@ -209,15 +250,18 @@ def check_draft(draft: SmtpDraft | None, catalogue: Catalogue, box: SecretBox) -
     return check_values(draft.provider, draft_form(draft), draft, box, catalogue)
 
 
-def fingerprint(values: SmtpValues, box: SecretBox) -> str:
-    """Identifies the exact settings (password included) without revealing them."""
+def fingerprint(values: SmtpValues, box: SecretBox, grant_id: int | None = None) -> str:
+    """Identifies the exact settings (password, or the sign-in, included) without revealing them."""
     data = {field: getattr(values, field).strip() if field != "password" else values.password for field in FIELDS}
     data["provider"] = values.provider
     data["host"] = data["host"].lower()
+    if values.signed_in:
+        # The sign-in, not its access token: a refresh keeps a passed test valid.
+        data["auth"], data["grant"] = values.auth, grant_id
     return box.fingerprint(data)
 
 
 def draft_fingerprint(draft: SmtpDraft, box: SecretBox) -> str:
-    return fingerprint(values_for_check(draft.provider, draft_form(draft), draft, box), box)
+    return fingerprint(values_for_check(draft.provider, draft_form(draft), draft, box), box, draft.oauth_grant_id)
 
 

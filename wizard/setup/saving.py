@@ -22,6 +22,7 @@ from wizard.secrets import (
 from wizard.setup.drafts import (
     draft_fingerprint,
     get_saved,
+    signed_in,
     stored_password,
 )
 from wizard.smtp.target_options import saved_identity
@@ -36,7 +37,7 @@ def latest_test(session: Session, store: Store) -> ConnectionTest | None:
 
 def draft_passed_test(session: Session, store: Store, draft: SmtpDraft | None, box: SecretBox) -> bool:
     """True when the exact current draft is the one the latest passed test used."""
-    if draft is None or not draft.password_encrypted:
+    if draft is None or not (draft.oauth_grant_id if signed_in(draft) else draft.password_encrypted):
         return False
     current = draft_fingerprint(draft, box)
     passed = session.exec(
@@ -58,7 +59,11 @@ def save_settings(session: Session, store: Store, draft: SmtpDraft, box: SecretB
     saved.sender_name = draft.sender_name.strip()
     saved.sender_email = draft.sender_email.strip()
     saved.username = draft.username.strip()
-    saved.password_encrypted, saved.password_binding = box.seal(stored_password(draft, box), saved_identity(saved))
+    saved.auth_method, saved.oauth_grant_id = draft.auth_method, draft.oauth_grant_id
+    if signed_in(draft):
+        saved.password_encrypted, saved.password_binding = "", None  # the sign-in's tokens are the grant's
+    else:
+        saved.password_encrypted, saved.password_binding = box.seal(stored_password(draft, box), saved_identity(saved))
     saved.fingerprint = draft_fingerprint(draft, box)
     saved.tested = tested
     saved.saved_at = utcnow()

@@ -69,7 +69,8 @@ def target_options_from_config(config: Mapping, dev_mailbox_enabled: bool, *,
 
 
 def target_from(provider: str, host: str, port: int, security: str, username: str, password: str,
-                sender_email: str, options: TargetOptions) -> SmtpTarget:
+                sender_email: str, options: TargetOptions, *, auth: str = "password",
+                access_token: str = "") -> SmtpTarget:
     ca_file = options.local_ca_file if provider == LOCAL_KEY and options.local_ca_file else options.extra_ca_file
     policy = options.address_policy
     if policy is not None and provider == LOCAL_KEY and options.local_mailbox:
@@ -86,12 +87,15 @@ def target_from(provider: str, host: str, port: int, security: str, username: st
         ca_file=ca_file or None,
         nameserver=options.nameserver,
         address_policy=policy,
+        auth=auth,
+        access_token=access_token,
     )
 
 
 def saved_target(saved: SmtpSettings, box: SecretBox, options: TargetOptions) -> SmtpTarget:
-    """The test email's and the outbox's target. Raises ``SecretError`` when
-    the password cannot be read or is not bound to exactly this server."""
+    """The target of saved settings that log in with a password. Raises
+    ``SecretError`` when the password cannot be read or is not bound to
+    exactly this server. (``wizard.setup.targets`` also handles a sign-in.)"""
     password = box.unseal(saved.password_encrypted, saved.password_binding, saved_identity(saved))
     return target_from(saved.provider, saved.host, saved.port, saved.security, saved.username,
                        password, saved.sender_email, options)

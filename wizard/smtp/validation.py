@@ -81,6 +81,12 @@ class SmtpValues:
     sender_email: str = ""
     username: str = ""
     password: str = ""
+    # "password", or "xoauth2" when the mailbox is signed in (no password to check).
+    auth: str = "password"
+
+    @property
+    def signed_in(self) -> bool:
+        return self.auth == "xoauth2"
 
 
 class _Checker:
@@ -112,6 +118,8 @@ class _Checker:
     # -- shared shape checks --------------------------------------------------
     def basic(self) -> None:
         for field in FIELDS:
+            if field == "password" and self.values.signed_in:
+                continue  # a sign-in replaces the password
             raw = getattr(self.values, field)
             if CONTROL_CHARACTERS.search(raw):
                 self.add(field, "control_characters")
@@ -297,7 +305,7 @@ class _Checker:
     def oauth_only(self, sender: str) -> None:
         """Outlook.com personal accounts: password sign-in cannot work (OAuth only)."""
         preset = self.preset
-        if preset is None or not (preset.oauth_only_domains or preset.oauth_only_hosts):
+        if preset is None or not (preset.oauth_only_domains or preset.oauth_only_hosts) or self.values.signed_in:
             return
         username = self.values.username.strip().lower()
         for address in (username, sender.lower()):
@@ -337,7 +345,7 @@ class _Checker:
             self.add("sender_email", "sender_free_mailbox", domain=domain)
 
     def password(self) -> None:
-        if not self.ok("password") or self.preset is None:
+        if not self.ok("password") or self.preset is None or self.values.signed_in:
             return
         password = self.values.password
         if self.preset.password_rule == "app_password":

@@ -18,13 +18,13 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from wizard import audit
 from wizard.catalogue import SECURITY_LABELS, Catalogue, template_region
 from wizard.catalogue.help import help_topics
 from wizard.models import Member, ShareLink, ShareLinkOpening, SmtpDraft, Store, utcnow
 from wizard.secrets import SecretBox
 from wizard.setup import drafts
 from wizard.smtp.validation import CONTROL_CHARACTERS, LABELS, MAX_LENGTH
-from wizard.support import audit
 
 SALT = "heichat.share-link.v1"
 STEP_TARGETS = tuple(slug for slug, _ in drafts.STEPS)

@@ -14,6 +14,7 @@ def register_blueprints(app: Flask) -> None:
         devmailbox,
         home,
         inbox,
+        oauth,
         share,
         support,
         troubleshooting,
@@ -24,14 +25,15 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (home, auth, wizard, detect, troubleshooting, visitor, contacts, devmailbox, support, share, audit,
-                   inbox, unsubscribe, account):
+                   inbox, unsubscribe, account, oauth):
         app.register_blueprint(module.bp)
 
     from wizard.catalogue.help import topic_for_category
     from wizard.web.context import dev_mailbox_enabled, member_store
+    from wizard.web.oauth import banner_notice
 
     app.jinja_env.globals.update(dev_mailbox_enabled=dev_mailbox_enabled, current_user_store=member_store,
-                                 topic_for_category=topic_for_category)
+                                 topic_for_category=topic_for_category, reconnect_notice=banner_notice)
 
 
 def form_data() -> dict[str, str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 from flask_login import current_user, login_required
 
+from wizard import audit
 from wizard.db import get_session
-from wizard.support import audit
 from wizard.web.context import current_store
 
 bp = Blueprint("audit", __name__)

@@ -7,6 +7,8 @@ from flask_login import current_user
 from wizard.catalogue import Catalogue, load_catalogue
 from wizard.db import get_session
 from wizard.models import Store
+from wizard.oauth.clients import sign_in_clients as clients_from_config
+from wizard.oauth.flow import SignInClient
 from wizard.secrets import SecretBox
 from wizard.smtp.target_options import TargetOptions, target_options_from_config
 from wizard.smtp.target_options import dev_mailbox_enabled as mailbox_setting
@@ -49,3 +51,11 @@ def target_options() -> TargetOptions:
     """Where and how this request's SMTP conversations may connect."""
     return target_options_from_config(current_app.config, dev_mailbox_enabled(),
                                       instance_path=current_app.instance_path)
+
+
+def sign_in_clients() -> dict[str, SignInClient]:
+    """The configured sign-in providers' clients (built once per app)."""
+    clients = current_app.extensions.get("sign_in_clients")
+    if clients is None:
+        clients = current_app.extensions["sign_in_clients"] = clients_from_config(current_app.config)
+    return clients

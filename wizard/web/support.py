@@ -12,12 +12,13 @@ from flask import Blueprint, abort, current_app, make_response, redirect, render
 from flask_login import current_user, login_required
 from sqlmodel import select
 
+from wizard import audit
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_session
 from wizard.models import ConnectionTest, Member, SendLog, ShareLink, Store
 from wizard.setup import drafts, steps
 from wizard.smtp.diagnosis import stage_label
-from wizard.support import audit, share_links
+from wizard.support import share_links
 from wizard.web import form_data, htmx
 from wizard.web.context import catalogue, dev_mailbox_enabled, secret_box
 from wizard.web.errors import error_page

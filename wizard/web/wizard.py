@@ -9,18 +9,20 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from wizard import audit
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_engine, get_session
 from wizard.models import ConnectionTest, SmtpDraft
 from wizard.secrets import SERVER_CHANGED, UNREADABLE, SecretError
 from wizard.setup import connection_tests, drafts, saving, steps, targets
+from wizard.setup.sign_in import SignInNeeded, TokenUnavailable
 from wizard.smtp.diagnosis import stage_label
 from wizard.smtp.probe import planned_stages
 from wizard.smtp.validation import FIELDS, LABELS, by_field, has_errors
-from wizard.support import audit
 from wizard.web import form_data, htmx
-from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, target_options
+from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, sign_in_clients, target_options
 from wizard.web.forms import ActionForm, PreChatForm, ProviderForm, SmtpForm
+from wizard.web.oauth import panel_context as sign_in_panel
 from wizard.web.rate_limits import limited
 from wizard.web.troubleshooting import explanation
 
@@ -135,6 +137,7 @@ def smtp_context(values: dict[str, str], findings, draft, form) -> dict:
         "password_saved": bool(draft and draft.password_encrypted) and drafts.password_problem(draft, secret_box()) is None,
         "passed": saving.draft_passed_test(db, store, draft, secret_box()),
         "has_test": saving.latest_test(db, store) is not None,
+        "sign_in": sign_in_panel(store, draft),
     }
 
 
@@ -171,7 +174,8 @@ def smtp_check():
     db = get_session()
     box = secret_box()
     typed = form_data()
-    had_password = bool((drafts.get_draft(db, store) or SmtpDraft(store_id=store.id)).password_encrypted)
+    before = drafts.get_draft(db, store) or SmtpDraft(store_id=store.id)
+    had_password, had_sign_in = bool(before.password_encrypted), before.oauth_grant_id is not None
     draft = drafts.update_draft(db, store, typed, box)
     findings = by_field(drafts.check_values(store.provider or "", typed, draft, box, catalogue()))
     trigger = request.headers.get("HX-Trigger-Name", "")
@@ -188,6 +192,8 @@ def smtp_check():
         trigger=trigger,
         shown=[f for f in shown if not (password_dropped and f == "password")],
         password_dropped=password_dropped and trigger != "password",
+        sign_in_dropped=had_sign_in and draft.oauth_grant_id is None,
+        sign_in=sign_in_panel(store, draft),
         preset=catalogue().get(store.provider),
         security_labels=SECURITY_LABELS,
         feedback=findings,
@@ -240,7 +246,7 @@ def test():
     if request.form.get("apply_suggestion") == "yes":
         _apply_suggestion(draft, context["test"], request.form.get("password", ""))
     try:
-        target = targets.draft_target(draft, box, target_options())
+        target = targets.draft_target(db, draft, box, target_options(), sign_in_clients())
     except SecretError as exc:
         # Never sent anywhere: the stored password was typed for another server
         # (or cannot be read). Step 3 says why and takes it again.
@@ -263,6 +269,9 @@ PASSWORD_PROBLEMS = {
     SERVER_CHANGED: "You changed the server: type the password again (a saved password is only sent to the server "
                     "it was typed for).",
     UNREADABLE: "Your saved password can no longer be read — type it again.",
+    SignInNeeded.reason: "The sign-in with your provider has stopped working (revoked or expired) — sign in again.",
+    TokenUnavailable.reason: "Your provider's sign-in service did not answer in time. Nothing was sent; try again "
+                             "in a minute.",
 }
 
 

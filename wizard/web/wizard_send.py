@@ -7,12 +7,12 @@ from flask_login import current_user
 
 from wizard.db import get_session
 from wizard.models import SendLog
+from wizard.secrets import SecretError
 from wizard.setup import drafts, saving, targets
 from wizard.smtp.diagnosis import stage_label
 from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import probe_smtp
-from wizard.smtp.target_options import saved_target
-from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, target_options
+from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, sign_in_clients, target_options
 from wizard.web.forms import ChecklistForm, SendTestForm
 from wizard.web.ids import parse_id
 from wizard.web.rate_limits import limited
@@ -78,8 +78,11 @@ def send():
                 store_name=store.name,
                 provider_name=catalogue().get(saved.provider).name if catalogue().get(saved.provider) else "SMTP",
             )
-            result = probe_smtp(saved_target(saved, box, target_options()), message=message,
-                                recipients=[form.recipient.data])
+            try:
+                target = targets.saved_target(db, saved, box, target_options(), sign_in_clients())
+            except SecretError as exc:
+                return step("send", **_send_context(form=form, password_problem=exc.reason))
+            result = probe_smtp(target, message=message, recipients=[form.recipient.data])
             log = saving.record_send(db, store, saved, form.recipient.data, str(message["Subject"]),
                                          str(message["Message-ID"]), str(message["From"]), result)
             return go("send", sent=log.id)

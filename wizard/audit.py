@@ -1,8 +1,8 @@
 """The audit log: who changed, tested, saved or shared a store's email set-up.
 
 Plain functions over a database session — no Flask — so views, commands and
-tests record events the same way. A password never reaches the log:
-``record`` drops every detail key that mentions one, at any depth.
+tests record events the same way. A password or token never reaches the
+log: ``record`` drops every detail key that mentions one, at any depth.
 """
 from __future__ import annotations
 
@@ -21,14 +21,21 @@ ACTIONS = {
     "share_link.opened": "Opened a share link",
     "share_link.revoked": "Revoked a share link",
     "support_view.opened": "Opened the store in the support view",
+    "oauth.connected": "Signed in to the mailbox provider",
+    "oauth.reconnected": "Signed in again to the mailbox provider",
+    "oauth.refresh_failed": "The provider refused the sign-in; signing in again is needed",
+    "oauth.disconnected": "Disconnected the provider sign-in",
 }
+# Detail keys that could name a secret are never written.
+SECRET_WORDS = ("password", "token", "secret")
 PAGE_SIZE = 200
 
 
 def without_passwords(value: Any) -> Any:
-    """``value`` with every dict key containing "password" removed, recursively."""
+    """``value`` with every dict key containing a ``SECRET_WORDS`` word removed, recursively."""
     if isinstance(value, dict):
-        return {str(k): without_passwords(v) for k, v in value.items() if "password" not in str(k).lower()}
+        return {str(k): without_passwords(v) for k, v in value.items()
+                if not any(word in str(k).lower() for word in SECRET_WORDS)}
     if isinstance(value, (list, tuple)):
         return [without_passwords(v) for v in value]
     return value
