@@ -186,7 +186,7 @@ class SignInClient:
             return cached[1]
         try:
             with self._session() as session:
-                response = session.get(url)
+                response = session.get(url, withhold_token=True)
             document = response.json() if response.status_code == 200 else None
         except (requests.RequestException, ValueError) as exc:
             raise SignInProblem("unreachable", type(exc).__name__) from None
