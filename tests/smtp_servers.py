@@ -11,6 +11,12 @@ mocked.  Three modes mirror what providers offer:
 
 ``silent_listener`` accepts TCP connections but never greets, which is what a
 STARTTLS client experiences when pointed at an implicit-TLS port.
+
+With ``xoauth2=Xoauth2Offer(...)`` a server also offers XOAUTH2 (sign-in
+tokens) and answers a refused token the way Google (334 error report, empty
+line, 535 5.7.8) or Microsoft (535 5.7.3) does, or refuses every token like a
+Microsoft 365 mailbox with SMTP AUTH switched off (535 5.7.139). What it
+received is kept in ``xoauth2_attempts``.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ import hmac
 import socket
 import threading
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
@@ -34,12 +40,15 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from wizard.devmailbox.certs import server_tls_context
 from wizard.devmailbox.server import find_free_port, quiet_login_data_notice
+from wizard.devmailbox.xoauth2 import GOOGLE_REJECTION, google_error_report, read_xoauth2_credentials
 
 __all__ = [
     "DEFAULT_AUTH_REPLY",
     "MODES",
     "ReceivedMessage",
     "TestSmtpServer",
+    "Xoauth2Attempt",
+    "Xoauth2Offer",
     "silent_listener",
     "start_test_server",
 ]
@@ -49,6 +58,12 @@ MODES = ("starttls", "ssl", "plain")
 DEFAULT_USERNAME = "merchant@example.test"
 DEFAULT_PASSWORD = "correct-app-password"
 DEFAULT_AUTH_REPLY = "535 5.7.8 Username and Password not accepted"
+MICROSOFT_TOKEN_REJECTION = "535 5.7.3 Authentication unsuccessful"
+MICROSOFT_MAILBOX_AUTH_DISABLED = (
+    "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox. "
+    "Visit https://aka.ms/smtp_auth_disabled for more information."
+)
+FAILURE_STYLES = ("google", "microsoft")
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,76 @@ class _RecordingHandler:
             self._owner.messages.append(received)
             number = len(self._owner.messages)
         return f"250 2.0.0 Ok: queued as TEST{number:06d}"
+
+
+@dataclass(frozen=True)
+class Xoauth2Offer:
+    """How a test server answers XOAUTH2.
+
+    ``accepts`` is ``{username: token}`` or a callable ``(username, token) ->
+    bool``; ``failure_style`` is how a refused token is answered ("google" or
+    "microsoft"); ``mailbox_auth_disabled`` refuses every token with 5.7.139.
+    """
+
+    accepts: dict[str, str] | Callable[[str, str], bool] = field(default_factory=dict)
+    failure_style: str = "google"
+    mailbox_auth_disabled: bool = False
+
+    def __post_init__(self) -> None:
+        if self.failure_style not in FAILURE_STYLES:
+            raise ValueError(f"failure_style must be one of {FAILURE_STYLES}, not {self.failure_style!r}")
+
+    def token_valid(self, username: str, token: str) -> bool:
+        if callable(self.accepts):
+            return bool(self.accepts(username, token))
+        expected = self.accepts.get(username)
+        return expected is not None and hmac.compare_digest(expected.encode(), token.encode())
+
+
+@dataclass(frozen=True)
+class Xoauth2Attempt:
+    """One XOAUTH2 login as the server received it."""
+
+    username: str
+    token: str
+    # The client's answer to Google's 334 error report, decoded: b"" is the
+    # empty line the protocol asks for; None when no report was sent (or the
+    # client aborted it).
+    answer_to_report: bytes | None = None
+
+
+class _Xoauth2Handler(_RecordingHandler):
+    """The recording handler plus XOAUTH2 (aiosmtpd offers an ``auth_*`` method's mechanism)."""
+
+    def __init__(self, owner: TestSmtpServer, offer: Xoauth2Offer) -> None:
+        super().__init__(owner)
+        self._offer = offer
+
+    def _record(self, username: str, token: str, answer: bytes | None = None) -> None:
+        with self._owner.lock:
+            self._owner.auth_attempts.append(("XOAUTH2", username))
+            self._owner.xoauth2_attempts.append(Xoauth2Attempt(username, token, answer))
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        credentials = await read_xoauth2_credentials(server, args)
+        if credentials is None:
+            return AuthResult(success=False, handled=True)
+        username, token = credentials
+        offer = self._offer
+        if offer.mailbox_auth_disabled:
+            self._record(username, token)
+            return AuthResult(success=False, handled=False, message=MICROSOFT_MAILBOX_AUTH_DISABLED)
+        if offer.token_valid(username, token):
+            self._record(username, token)
+            return AuthResult(success=True, auth_data=username)
+        if offer.failure_style == "microsoft":
+            self._record(username, token)
+            return AuthResult(success=False, handled=False, message=MICROSOFT_TOKEN_REJECTION)
+        answer = await google_error_report(server)
+        self._record(username, token, answer)
+        if answer is None:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False, message=GOOGLE_REJECTION)
 
 
 class _ExactCredentials:
@@ -181,6 +266,7 @@ class TestSmtpServer:
         self.lock = threading.Lock()
         self.messages: list[ReceivedMessage] = []
         self.auth_attempts: list[tuple[str, str]] = []
+        self.xoauth2_attempts: list[Xoauth2Attempt] = []
         self._controller: Controller | None = None
 
     def stop(self) -> None:
@@ -217,6 +303,8 @@ def start_test_server(
     ready_timeout: float = 5.0,
     port: int | None = None,
     command_call_limit: dict[str, int] | None = None,
+    xoauth2: Xoauth2Offer | None = None,
+    auth_in_the_clear: bool = False,
 ) -> TestSmtpServer:
     """Start a real SMTP server on 127.0.0.1 and a free port; see module docstring.
 
@@ -227,12 +315,15 @@ def start_test_server(
     ``port`` reuses a port (a server restarted where clients expect it);
     ``command_call_limit`` (e.g. ``{"MAIL": 5}``) makes the server answer 421
     and hang up once a connection used a command that often.
+    ``xoauth2`` offers XOAUTH2 as well (``exclude_mechanisms=("LOGIN",
+    "PLAIN")`` leaves it alone). ``auth_in_the_clear`` makes a ``"plain"``
+    server offer AUTH without TLS — a careless server the client must refuse.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     quiet_login_data_notice()
     server = TestSmtpServer(mode, data_reply, mail_reply, rcpt_reply)
-    handler = _RecordingHandler(server)
+    handler = _RecordingHandler(server) if xoauth2 is None else _Xoauth2Handler(server, xoauth2)
     authenticator = _ExactCredentials(
         server, username, password, auth_reply or DEFAULT_AUTH_REPLY
     )
@@ -250,7 +341,7 @@ def start_test_server(
         common["command_call_limit"] = command_call_limit
     if not offer_auth:
         # Every mechanism excluded: the server advertises no AUTH at all.
-        common["auth_exclude_mechanism"] = ["LOGIN", "PLAIN"]
+        common["auth_exclude_mechanism"] = ["LOGIN", "PLAIN", "XOAUTH2"]
     elif exclude_mechanisms:
         common["auth_exclude_mechanism"] = list(exclude_mechanisms)
     if mode == "starttls":
@@ -273,7 +364,7 @@ def start_test_server(
     else:
         # No TLS context: STARTTLS is not offered, and with the default
         # auth_require_tls=True aiosmtpd does not advertise AUTH either.
-        controller = Controller(handler, auth_required=False, **common)
+        controller = Controller(handler, auth_required=False, auth_require_tls=not auth_in_the_clear, **common)
 
     try:
         controller.start()

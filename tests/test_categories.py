@@ -54,7 +54,8 @@ def test_cli_json_diagnoses(category, certs, app, monkeypatch):
             args += ["--send-to", RECIPIENT]
         result = runner.invoke(args=args)
     data = json.loads(result.output)
-    assert set(data) == {"ok", "category", "stage", "hint", "suggestion", "reply", "elapsed_ms", "transcript"}
+    assert set(data) == {"ok", "category", "stage", "hint", "suggestion", "reply", "elapsed_ms", "transcript", "auth"}
+    assert data["auth"] == "password"
     assert data["category"] == category
     assert result.exit_code == (0 if category == "ok" else 1)
     assert data["hint"]

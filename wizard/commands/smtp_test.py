@@ -1,18 +1,21 @@
 """``flask --app wizard smtp-test``: the wizard's connection test from a terminal.
 
 An operator's tool run on the server, so it does not apply the web app's
-restrictions on target addresses. The password comes from the environment
-variable ``SMTP_PASSWORD`` — never from the command line, where it would
-land in shell history and the process list.
+restrictions on target addresses. The secret comes from the environment —
+never from the command line, where it would land in shell history and the
+process list: ``SMTP_PASSWORD`` with ``--auth password`` (the default),
+``SMTP_ACCESS_TOKEN`` (an OAuth 2.0 access token, sent with XOAUTH2) with
+``--auth xoauth2``.
 
 Exit status: 0 ok, 1 a diagnosed failure, 2 bad arguments. With ``--json``
 exactly one JSON object is printed on stdout:
-``{"ok", "category", "stage", "hint", "suggestion", "reply", "elapsed_ms", "transcript"}``.
+``{"ok", "category", "stage", "hint", "suggestion", "reply", "elapsed_ms", "transcript", "auth"}``.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -25,10 +28,14 @@ from wizard.commands import budget_left, command_config, resolve_provider
 from wizard.smtp.diagnosis import explain, stage_label
 from wizard.smtp.message import build_test_email
 from wizard.smtp.probe import probe_smtp
-from wizard.smtp.types import SmtpTarget
+from wizard.smtp.types import AUTH_METHODS, SmtpTarget
 from wizard.smtp.validation import CONTROL_CHARACTERS
 
-PASSWORD_VARIABLE = "SMTP_PASSWORD"
+# Where each auth method's secret is read from, and what it is called in messages.
+SECRET_VARIABLES = {"password": ("SMTP_PASSWORD", "password"), "xoauth2": ("SMTP_ACCESS_TOKEN", "access token")}
+PASSWORD_VARIABLE = SECRET_VARIABLES["password"][0]
+# An OAuth 2.0 bearer token (RFC 6750's b64token is narrower still).
+ACCESS_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 def bad_argument(message: str) -> None:
@@ -48,7 +55,7 @@ def result_object(result, provider_key: str | None, target: SmtpTarget) -> dict:
     _title, hint = explain(result.category, provider_key, {
         "host": target.host, "port": target.port, "username": target.username,
         "sender": target.sender_email, "greeting_timeout": f"{min(target.greeting_timeout, target.timeout / 2):g}",
-    })
+    }, auth=target.auth)
     reply = result.reply
     return {
         "ok": result.ok,
@@ -59,11 +66,12 @@ def result_object(result, provider_key: str | None, target: SmtpTarget) -> dict:
         "reply": {"code": reply.code, "enhanced": reply.enhanced, "text": reply.text} if reply else None,
         "elapsed_ms": result.elapsed_ms,
         "transcript": result.transcript,
+        "auth": target.auth,
     }
 
 
 def print_report(data: dict, target: SmtpTarget) -> None:
-    title = "Connection test passed" if data["ok"] else explain(data["category"], None, {})[0]
+    title = "Connection test passed" if data["ok"] else explain(data["category"], None, {}, auth=target.auth)[0]
     click.echo(f"{'OK' if data['ok'] else 'FAILED'}: {title} ({data['category']}, {data['elapsed_ms']} ms)")
     click.echo(f"Server: {target.host}:{target.port} ({target.security})")
     if not data["ok"]:
@@ -74,7 +82,7 @@ def print_report(data: dict, target: SmtpTarget) -> None:
         click.echo(f"What to check: {data['hint']}")
     if data["suggestion"]:
         click.echo(f"Try: port {data['suggestion']['port']} with {data['suggestion']['security']}")
-    click.echo("Transcript (passwords removed):")
+    click.echo("Transcript (passwords and tokens removed):")
     for line in data["transcript"]:
         click.echo(f"  {line}")
 
@@ -84,6 +92,9 @@ def print_report(data: dict, target: SmtpTarget) -> None:
 @click.option("--port", required=True, type=click.IntRange(1, 65535), help="SMTP port (587, 465 …).")
 @click.option("--security", required=True, type=click.Choice(["starttls", "ssl"]), help="STARTTLS or implicit SSL/TLS.")
 @click.option("--username", required=True, help="SMTP login.")
+@click.option("--auth", "auth", default="password", show_default=True, type=click.Choice(AUTH_METHODS),
+              help="How to sign in: password (from SMTP_PASSWORD) or xoauth2 (an OAuth access token from "
+                   "SMTP_ACCESS_TOKEN).")
 @click.option("--sender-email", required=True, help="Sender address (used for MAIL FROM).")
 @click.option("--sender-name", default="HeiChat test", show_default=True, help="Sender name for --send-to.")
 @click.option("--provider", default=None, help="Provider key for provider-specific hints: gmail, microsoft365, zoho, "
@@ -92,15 +103,22 @@ def print_report(data: dict, target: SmtpTarget) -> None:
 @click.option("--timeout", default=15.0, show_default=True, type=float, help="Seconds for the whole test.")
 @click.option("--send-to", default=None, help="Also send a real test email to this address.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def smtp_test_command(host, port, security, username, sender_email, sender_name, provider, ca_file, timeout,
+def smtp_test_command(host, port, security, username, auth, sender_email, sender_name, provider, ca_file, timeout,
                       send_to, as_json):
     """Test SMTP settings stage by stage and explain any failure.
 
-    The password is read from the SMTP_PASSWORD environment variable.
+    The password is read from the SMTP_PASSWORD environment variable; with
+    --auth xoauth2 the access token from SMTP_ACCESS_TOKEN instead.
     """
-    password = os.environ.get(PASSWORD_VARIABLE)
-    if not password:
-        bad_argument(f"set the password in the {PASSWORD_VARIABLE} environment variable (never on the command line)")
+    variable, secret_name = SECRET_VARIABLES[auth]
+    secret = os.environ.get(variable)
+    if auth == "xoauth2" and secret:
+        secret = secret.strip()  # a token read from a file often brings its line break
+    if not secret:
+        bad_argument(f"set the {secret_name} in the {variable} environment variable (never on the command line)")
+    if auth == "xoauth2" and not ACCESS_TOKEN.fullmatch(secret):
+        # The value itself is never echoed.
+        bad_argument(f"{variable} is not an access token: it must be printable ASCII without spaces")
     for name, value in (("--host", host), ("--username", username), ("--sender-name", sender_name)):
         if CONTROL_CHARACTERS.search(value):
             bad_argument(f"{name} contains a line break or control character")
@@ -121,7 +139,8 @@ def smtp_test_command(host, port, security, username, sender_email, sender_name,
         provider = guessed.key if guessed else None
 
     target = SmtpTarget(host=host.strip().lower().rstrip("."), port=port, security=security,
-                        username=username.strip(), password=password, sender_email=sender,
+                        username=username.strip(), password=secret if auth == "password" else "",
+                        auth=auth, access_token=secret if auth == "xoauth2" else "", sender_email=sender,
                         timeout=budget_left(timeout), greeting_timeout=float(command_config()["SMTP_GREETING_TIMEOUT"]),
                         ca_file=ca_file or command_config().get("SMTP_EXTRA_CA_FILE") or None,
                         nameserver=command_config().get("DNS_NAMESERVER") or None)

@@ -7,7 +7,8 @@ test email — run on a developer's machine without a provider account:
   verification stays on even in development;
 - ``server``: ``DevMailbox`` (STARTTLS + AUTH required) and ``run_forever``
   for the CLI;
-- ``store``: the Maildir the server writes and the dev inbox reads.
+- ``store``: the Maildir the server writes and the dev inbox reads;
+- ``xoauth2``: the server side of SASL XOAUTH2 (sign-in tokens), Google-style.
 
 No Flask here: the CLI, the web app and the tests all use these directly.
 """

@@ -5,8 +5,12 @@ submission servers insist on — STARTTLS before anything else, then AUTH — so
 the wizard's connection test and test email take the same path they take
 against Gmail or Microsoft 365.  Any username and password are accepted
 except one deliberately rejected password, which lets a developer see the
-wizard's "wrong password" guidance without a real account.  Accepted mail is
-written to a Maildir (see ``store``), which the web app's dev inbox reads.
+wizard's "wrong password" guidance without a real account.  With a
+``token_checker`` it also takes sign-in tokens (SASL XOAUTH2, see
+``xoauth2``): the checker decides, and a refused token gets Google's
+exchange, so the wizard's "Sign in again" guidance can be seen locally too.
+Accepted mail is written to a Maildir (see ``store``), which the web app's
+dev inbox reads.
 
 Plain module, no Flask: the ``dev-mailbox`` CLI command and the tests use it
 directly.
@@ -28,6 +32,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from . import store
 from .certs import server_tls_context
+from .xoauth2 import GOOGLE_REJECTION, google_error_report, read_xoauth2_credentials
 
 __all__ = [
     "BANNER_HOSTNAME",
@@ -154,12 +159,42 @@ class _MaildirHandler:
         return f"250 2.0.0 Ok: queued as {key}"
 
 
+# (username, token) -> whether the token is valid for that mailbox.
+TokenChecker = Callable[[str, str], bool]
+
+
+class _MaildirHandlerWithXoauth2(_MaildirHandler):
+    """The Maildir handler plus XOAUTH2 (aiosmtpd offers an ``auth_*`` method's mechanism)."""
+
+    def __init__(self, maildir: Path, token_checker: TokenChecker) -> None:
+        super().__init__(maildir)
+        self._token_checker = token_checker
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        credentials = await read_xoauth2_credentials(server, args)
+        if credentials is None:
+            return AuthResult(success=False, handled=True)
+        username, token = credentials
+        try:
+            valid = self._token_checker(username, token)
+        except Exception:  # noqa: BLE001 - a broken store must not drop the connection
+            # Neither the token nor the exception text (which might quote it) is logged.
+            log.error("dev mailbox token checker failed for %s", username)
+            return AuthResult(success=False, handled=False, message="454 4.7.0 Temporary authentication failure")
+        if valid:
+            return AuthResult(success=True, auth_data=username)
+        if await google_error_report(server) is None:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False, message=GOOGLE_REJECTION)
+
+
 class DevMailbox:
     """The development SMTP server: STARTTLS + AUTH required, mail kept in a Maildir.
 
     ``port=0`` picks a free port; read the real one from ``.port`` after
     ``start()``.  Non-loopback hosts are refused unless ``allow_remote=True``,
-    because the server accepts almost any credentials.
+    because the server accepts almost any credentials.  ``token_checker``
+    ``(username, token) -> bool`` makes it offer XOAUTH2 too (None: not offered).
     """
 
     def __init__(
@@ -173,6 +208,7 @@ class DevMailbox:
         *,
         ready_timeout: float = 5.0,
         allow_remote: bool = False,
+        token_checker: TokenChecker | None = None,
     ) -> None:
         if not allow_remote and not _is_loopback(host):
             raise ValueError(
@@ -186,6 +222,7 @@ class DevMailbox:
         self.requested_port = port
         self.rejected_password = rejected_password
         self.ready_timeout = ready_timeout
+        self.token_checker = token_checker
         self._port: int | None = None
         self._controller: Controller | None = None
         self._lock = threading.Lock()
@@ -229,8 +266,12 @@ class DevMailbox:
                 return
 
     def _start_controller(self, tls_context: ssl.SSLContext, port: int) -> Controller:
+        if self.token_checker is None:
+            handler = _MaildirHandler(self.maildir)
+        else:
+            handler = _MaildirHandlerWithXoauth2(self.maildir, self.token_checker)
         controller = Controller(
-            _MaildirHandler(self.maildir),
+            handler,
             hostname=self.host,
             port=port,
             ready_timeout=self.ready_timeout,
@@ -295,11 +336,12 @@ def run_forever(
     announce: Callable[[str], None] | None = print,
     stop_event: threading.Event | None = None,
     allow_remote: bool = False,
+    token_checker: TokenChecker | None = None,
 ) -> None:
     """Run a DevMailbox until Ctrl-C (or until ``stop_event`` is set).
 
     ``announce`` receives human-readable start/stop lines (``print`` for a
-    CLI; pass None to stay quiet).
+    CLI; pass None to stay quiet). ``token_checker`` as for ``DevMailbox``.
     """
     stop_event = stop_event or threading.Event()
     mailbox_server = DevMailbox(
@@ -310,6 +352,7 @@ def run_forever(
         port=port,
         rejected_password=rejected_password,
         allow_remote=allow_remote,
+        token_checker=token_checker,
     )
     with mailbox_server:
         if announce:

@@ -3,6 +3,9 @@
 Rules and texts are data (``catalogue/diagnosis.toml``): the reply code and
 enhanced status code decide first, the reply text second. The categories
 are a closed set shared by the wizard, the troubleshooting page and the CLI.
+How the target logs in (``SmtpTarget.auth``: a password or a sign-in token)
+is data too: a rule may hold for one auth method only, and a category may
+have its own title and hints for one (``[category.<name>.auth.<method>]``).
 """
 from __future__ import annotations
 
@@ -60,6 +63,8 @@ def enhanced_matches(enhanced: str | None, pattern: str) -> bool:
 
 def _rule_matches(rule: dict, stage: str, reply: Reply, target) -> bool:
     if "stages" in rule and stage not in rule["stages"]:
+        return False
+    if "auth" in rule and getattr(target, "auth", "password") not in rule["auth"]:
         return False
     if "codes" in rule and reply.code not in rule["codes"]:
         return False
@@ -174,9 +179,15 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) < 300 else text[:297] + "…"
 
 
-def explain(category: str, provider_key: str | None, values: dict) -> tuple[str, str]:
-    """``(title, hint)`` for ``category``, worded for the provider when it has its own text."""
+def explain(category: str, provider_key: str | None, values: dict, *, auth: str = "password") -> tuple[str, str]:
+    """``(title, hint)`` for ``category``, worded for the auth method and the provider.
+
+    A category's ``auth.<method>`` variant replaces its title, hint and
+    provider hints as a whole (a sign-in token never gets app-password
+    advice); without one the category's own texts hold for every method.
+    """
     entry = diagnosis_data()["category"][category]
+    entry = entry.get("auth", {}).get(auth, entry)
     hint = entry.get("providers", {}).get(provider_key or "", entry["hint"])
     return entry["title"], hint.format_map(LenientValues(values))
 

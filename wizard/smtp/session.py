@@ -12,9 +12,11 @@ socket in TLS or authenticates, so the security rules hold everywhere:
 - TLS is always verified, with the shared context of ``wizard.smtp.tls``,
   either from the first byte (``ssl``) or after STARTTLS (``starttls``);
   an unencrypted session never reaches AUTH;
-- AUTH uses the first mechanism of ``MECHANISMS`` that the server offers
-  (our own choice: smtplib's ``login()`` would try them all and report only
-  the last answer). A new mechanism (XOAUTH2 next) is one more entry;
+- AUTH uses the first mechanism the server offers among those the
+  target's auth method may use (``MECHANISMS_FOR_AUTH``: PLAIN, LOGIN,
+  CRAM-MD5 for a password, only XOAUTH2 for a sign-in token) — our own
+  choice: smtplib's ``login()`` would try them all and report only the
+  last answer. A new mechanism is one more entry in ``MECHANISMS``;
 - with a ``Transcript`` every line is recorded, the AUTH exchange redacted.
 
 Each stage is timed and recorded (``StageRecord``); a failure raises
@@ -39,21 +41,45 @@ from wizard.smtp.tls import presented_certificate, wrap_verified
 from wizard.smtp.transcript import Transcript
 from wizard.smtp.types import Reply, SmtpTarget, StageRecord, reply_from
 
-__all__ = ["MECHANISMS", "SUPPORTED_MECHANISMS", "Refused", "SmtpSession", "StageFailed", "extract_queue_id"]
+__all__ = ["MECHANISMS", "MECHANISMS_FOR_AUTH", "SUPPORTED_MECHANISMS", "Refused", "SmtpSession", "StageFailed",
+           "extract_queue_id", "xoauth2_initial_response"]
 
 # An authenticator gives smtplib's ``auth()`` the callable that answers the
 # server's challenges (``None`` first, for the initial response). smtplib's
 # own answer the first three from ``client.user`` / ``client.password``;
-# XOAUTH2 would answer from the target's token instead.
+# XOAUTH2 answers from the target's access token.
 Authenticator = Callable[[smtplib.SMTP, SmtpTarget], Callable[..., str]]
 
-# In order of preference: the first the server offers is used.
+
+def xoauth2_initial_response(username: str, access_token: str) -> str:
+    """The SASL XOAUTH2 client response (before base64, which smtplib adds)."""
+    return f"user={username}\x01auth=Bearer {access_token}\x01\x01"
+
+
+def _xoauth2(_client: smtplib.SMTP, target: SmtpTarget) -> Callable[..., str]:
+    def answer(challenge: bytes | None = None) -> str:
+        # The only challenge XOAUTH2 knows is the server's error report (Google
+        # sends base64 JSON after a rejected token); the client must answer it
+        # with an empty line to get the final 535.
+        return xoauth2_initial_response(target.username, target.access_token) if challenge is None else ""
+    return answer
+
+
 MECHANISMS: dict[str, Authenticator] = {
     "PLAIN": lambda client, _target: client.auth_plain,
     "LOGIN": lambda client, _target: client.auth_login,
     "CRAM-MD5": lambda client, _target: client.auth_cram_md5,
+    "XOAUTH2": _xoauth2,
 }
 SUPPORTED_MECHANISMS = tuple(MECHANISMS)
+
+# Which mechanisms each auth method (``SmtpTarget.auth``) may use, in order of
+# preference: the first the server offers is used. A password never goes to
+# XOAUTH2, a token never to the password mechanisms.
+MECHANISMS_FOR_AUTH: dict[str, tuple[str, ...]] = {
+    "password": ("PLAIN", "LOGIN", "CRAM-MD5"),
+    "xoauth2": ("XOAUTH2",),
+}
 
 
 class Refused(Exception):
@@ -269,10 +295,13 @@ class SmtpSession:
 
     def _auth(self) -> Reply:
         client = self.client
+        if self.target.auth not in MECHANISMS_FOR_AUTH:
+            raise ValueError(f"unknown auth method {self.target.auth!r}")
+        usable = MECHANISMS_FOR_AUTH[self.target.auth]
         offered = client.esmtp_features.get("auth", "").upper().split()
-        mechanism = next((m for m in MECHANISMS if m in offered), None)
+        mechanism = next((m for m in usable if m in offered), None)
         if mechanism is None:
-            detail = f"server offers: {' '.join(offered) or 'no AUTH at all'}"
+            detail = f"server offers: {' '.join(offered) or 'no AUTH at all'}; needed: {' or '.join(usable)}"
             raise self.fail("auth", None, category="auth_unsupported", detail=detail)
         client.user, client.password = self.target.username, self.target.password
         answer = MECHANISMS[mechanism](client, self.target)

@@ -4,7 +4,10 @@ Redaction is structural, never a search for the password in the text: while
 the client authenticates, every line it sends is replaced by a fixed marker
 (only the ``AUTH`` command and its mechanism stay), and so is every
 continuation the server sends back (``334`` challenges, which carry the
-other half of LOGIN and CRAM-MD5). Message content is summarised by its
+other half of LOGIN and CRAM-MD5, and Google's error report after a
+rejected XOAUTH2 token). So ``AUTH XOAUTH2 <token payload>`` is kept as
+``AUTH XOAUTH2 [redacted]``, and the client's empty answer to Google's
+report is a marker too. Message content is summarised by its
 size. Everything else — greetings, EHLO lines, the final reply to AUTH —
 is kept exactly as the server sent it, so a word in a banner that happens
 to equal the password is neither masked nor otherwise singled out.

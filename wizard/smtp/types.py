@@ -11,7 +11,11 @@ from dataclasses import asdict, dataclass, field
 from wizard.smtp.address_policy import AddressPolicy
 from wizard.smtp.transcript import split_enhanced
 
-__all__ = ["SmtpTarget", "Reply", "StageRecord", "ProbeResult", "reply_from"]
+__all__ = ["AUTH_METHODS", "SmtpTarget", "Reply", "StageRecord", "ProbeResult", "reply_from"]
+
+# The ways a target can log in (``SmtpTarget.auth``); the session, the
+# diagnosis texts and the CLI all key on these names.
+AUTH_METHODS = ("password", "xoauth2")
 
 
 @dataclass
