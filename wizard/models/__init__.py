@@ -194,6 +194,7 @@ class ConnectionTest(SQLModel, table=True):
     username: str = Field(max_length=254)
     sender_email: str = Field(max_length=254)
     fingerprint: str = Field(max_length=64)
+    auth_method: str = Field(default="password", max_length=10)  # password | xoauth2
     # running while the stages fill in (the wizard polls it), then finished.
     status: str = Field(default="finished", max_length=10)
     ok: bool = False
@@ -217,6 +218,7 @@ class SendLog(SQLModel, table=True):
     store_id: int = Field(foreign_key="store.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
     purpose: str = Field(default="test", max_length=20)
+    auth_method: str = Field(default="password", max_length=10)  # password | xoauth2
     sender: str = Field(max_length=400)
     recipient: str = Field(max_length=254)
     subject: str = Field(max_length=300)

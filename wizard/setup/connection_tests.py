@@ -38,6 +38,7 @@ def start_test(session: Session, store: Store, draft: SmtpDraft, box: SecretBox)
         username=draft.username.strip(),
         sender_email=draft.sender_email.strip(),
         fingerprint=draft_fingerprint(draft, box),
+        auth_method=draft.auth_method,
         status=RUNNING,
     )
     session.add(test)

@@ -77,6 +77,7 @@ def record_send(session: Session, store: Store, saved: SmtpSettings, recipient: 
     reply = result.reply
     log = SendLog(
         store_id=store.id,
+        auth_method=saved.auth_method,
         sender=sender,
         recipient=recipient,
         subject=subject,

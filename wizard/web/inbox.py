@@ -132,7 +132,7 @@ def _email_problem(email: OutboxEmail, store: Store, saved) -> dict | None:
             "host": saved.host if saved else "", "port": saved.port if saved else "",
             "username": saved.username if saved else "", "sender": email.sender_email,
             "greeting_timeout": f"{float(current_app.config['SMTP_GREETING_TIMEOUT']):g}",
-        })
+        }, auth=saved.auth_method if saved else "password")
     else:
         title, hint = email.last_category.replace("_", " ").capitalize(), ""
     wait = None

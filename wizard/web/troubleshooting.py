@@ -35,7 +35,7 @@ def explanation(record, provider_key: str | None) -> dict | None:
         "username": getattr(record, "username", ""),
         "sender": getattr(record, "sender_email", getattr(record, "sender", "")),
         "greeting_timeout": f"{float(current_app.config['SMTP_GREETING_TIMEOUT']):g}",
-    })
+    }, auth=getattr(record, "auth_method", "password"))
     return {"title": title, "hint": hint, "anchor": topic_for_category(record.category)}
 
 

@@ -39,6 +39,14 @@ def upgrade() -> None:
     with op.batch_alter_table("oauthgrant", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_oauthgrant_store_id"), ["store_id"], unique=False)
 
+    # How each test and test email logged in (the diagnosis words a failure by it).
+    for table in ("connectiontest", "sendlog"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("auth_method", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False,
+                                          server_default="password"))
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.alter_column("auth_method", server_default=None)
+
     for table in ("smtpdraft", "smtpsettings"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("auth_method", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False,
@@ -57,6 +65,9 @@ def downgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_index(batch_op.f(f"ix_{table}_oauth_grant_id"))
             batch_op.drop_column("oauth_grant_id")
+            batch_op.drop_column("auth_method")
+    for table in ("sendlog", "connectiontest"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column("auth_method")
     with op.batch_alter_table("oauthgrant", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_oauthgrant_store_id"))
