@@ -427,3 +427,30 @@ def test_the_runner_refuses_non_loopback_addresses():
     for host in ("0.0.0.0", "192.0.2.10", "example.invalid"):
         with pytest.raises(ValueError):
             start_signin_server(host)
+
+
+def test_no_token_or_secret_reaches_the_logs_even_at_debug(server, caplog):
+    caplog.set_level("DEBUG")
+    token = sign_in(server, "local")
+    renewed = refresh(server, "local", token["refresh_token"]).json()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "/local/token" in logged  # the request log is there, by path
+    for value in (token["access_token"], token["refresh_token"], renewed["refresh_token"], CLIENT_SECRET):
+        assert value not in logged
+
+
+def test_the_code_exchange_must_repeat_the_exact_redirect_uri(server):
+    verifier, challenge = pkce_pair()
+    code = query_of(consent(server, "microsoft", authorization_params("microsoft", challenge)))["code"]
+    response = token_request(server, "microsoft", {"grant_type": "authorization_code", "code": code,
+                                                   "redirect_uri": REDIRECT_URI + "/", "code_verifier": verifier})
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert response.json()["error_description"].startswith("AADSTS50011")
+
+
+def test_microsoft_id_token_under_a_tenant_id_matches_that_tenants_issuer(server):
+    tenant_id = str(uuid.uuid4())
+    token = sign_in(server, "microsoft", tenant=tenant_id)
+    claims = verified_claims(server, "microsoft", token["id_token"], tenant_id)
+    assert claims["tid"] == tenant_id
+    assert claims["iss"] == metadata(server, "microsoft", tenant_id)["issuer"]

@@ -7,6 +7,7 @@ revocation endpoints authenticate clients instead).
 """
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # so the session cookie gets a name of its own instead of Flask's "session".
 SESSION_COOKIE_NAME = "heichat_devsignin_session"
 # Framing is refused (a consent page must not be clickjacked); the tiny CSS is inline.
+# Authlib logs each issued token dict (access and refresh token values) at DEBUG here.
+TOKEN_LOGGING_MODULES = ("authlib.oauth2.rfc6749.grants.authorization_code", "authlib.oauth2.rfc6749.grants.refresh_token")
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
 
 
@@ -46,6 +49,8 @@ class SigninExtension:
 
 def create_signin_app(store: SigninStore, *, base_url: str = "", key: SigningKey | None = None) -> Flask:
     """The sign-in server's app over ``store``; ``base_url`` is its public address."""
+    for name in TOKEN_LOGGING_MODULES:
+        logging.getLogger(name).setLevel(logging.INFO)
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"), static_folder=None)
     app.config.update(
         SECRET_KEY=secrets.token_hex(32),

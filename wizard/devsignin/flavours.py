@@ -18,9 +18,10 @@ __all__ = ["Flavour", "TokenErrorRule", "flavour_names", "get_flavour", "microso
 
 FLAVOURS_FILE = Path(__file__).with_name("flavours.toml")
 
-# Microsoft's tenant aliases: the discovery document under them names the issuer with
-# a literal "{tenantid}", and each ID token carries the signed-in user's own tenant.
-MULTI_TENANT_ALIASES = frozenset({"common", "organizations", "consumers"})
+# Microsoft's multi-tenant aliases: the discovery document under them names the issuer
+# with a literal "{tenantid}", and each ID token carries the signed-in user's own tenant.
+# ("consumers" is one tenant, the personal accounts' own.)
+MULTI_TENANT_ALIASES = frozenset({"common", "organizations"})
 # The tenant of personal Microsoft accounts (outlook.com, hotmail.com).
 CONSUMERS_TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
