@@ -14,8 +14,10 @@ import sys
 import wizard
 
 # The boundary named by the restructuring issue: the factory (the package itself),
-# configuration, extensions, the database glue, the CLI, the web layer and the commands.
-FLASK_SIDE = ("wizard.web", "wizard.commands", "wizard.db", "wizard.cli", "wizard.config", "wizard.extensions")
+# configuration, extensions, the database glue, the CLI, the web layer and the commands;
+# and the local test sign-in server, a Flask app of its own beside the commands.
+FLASK_SIDE = ("wizard.web", "wizard.commands", "wizard.db", "wizard.cli", "wizard.config", "wizard.extensions",
+              "wizard.devsignin")
 
 PROBE = """
 import importlib, sys
