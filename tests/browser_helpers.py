@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from werkzeug.serving import make_server
 
 from wizard import create_app
-from wizard.cli import start_dev_mailbox
+from wizard.cli import start_dev_mailbox, start_dev_signin
 from wizard.devmailbox.server import find_free_port
 
 from conftest import skip_or_fail
@@ -61,14 +61,16 @@ class LiveApp:
     app: object
     base_url: str
     mailbox_port: int
+    signin: object = None  # the local test sign-in server, when started
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
 
 @contextlib.contextmanager
-def serve_live(tmp: Path, with_worker: bool = False):
-    """The app on a real port with the local test mailbox (and, if asked, an outbox worker)."""
+def serve_live(tmp: Path, with_worker: bool = False, with_signin: bool = False, **config):
+    """The app on a real port with the local test mailbox (and, if asked, an outbox
+    worker and the local test sign-in server, as ``serve`` runs them)."""
     instance = tmp / "instance"
     app = create_app(
         {
@@ -81,19 +83,22 @@ def serve_live(tmp: Path, with_worker: bool = False):
             "DEV_MAILBOX_PORT": find_free_port(),
             "SMTP_TIMEOUT": 5.0,
             "SMTP_GREETING_TIMEOUT": 2.0,
+            "DEV_SIGNIN_PORT": 0,
+            **config,
         }
     )
-    mailbox = start_dev_mailbox(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    signin = start_dev_signin(app, [f"http://127.0.0.1:{server.server_port}"]) if with_signin else None
+    mailbox = start_dev_mailbox(app, token_checker=signin.store.check_access_token if signin else None)
     worker = None
     if with_worker:
         from wizard.commands.embedded_worker import start_embedded_worker
 
         worker = start_embedded_worker(app, poll_seconds=0.2)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="browser-test-server", daemon=True)
     thread.start()
     try:
-        yield LiveApp(app, f"http://127.0.0.1:{server.server_port}", mailbox.port)
+        yield LiveApp(app, f"http://127.0.0.1:{server.server_port}", mailbox.port, signin)
     finally:
         server.shutdown()
         server.server_close()
@@ -101,6 +106,8 @@ def serve_live(tmp: Path, with_worker: bool = False):
         if worker is not None:
             worker.stop(timeout=10)
         mailbox.stop()
+        if signin is not None:
+            signin.stop()
         app.extensions["db_engine"].dispose()
 
 

@@ -9,8 +9,9 @@ from flask import Flask, current_app
 from werkzeug.serving import run_simple
 
 
-def start_dev_mailbox(app: Flask):
-    """Start the local test mailbox (STARTTLS + AUTH on loopback) for ``app``."""
+def start_dev_mailbox(app: Flask, token_checker=None):
+    """Start the local test mailbox (STARTTLS + AUTH on loopback) for ``app``;
+    with ``token_checker`` (the local sign-in server's) it also takes XOAUTH2."""
     from wizard.devmailbox.certs import ensure_self_signed_cert
     from wizard.devmailbox.server import DevMailbox
 
@@ -21,9 +22,33 @@ def start_dev_mailbox(app: Flask):
         key,
         host=app.config["DEV_MAILBOX_HOST"],
         port=int(app.config["DEV_MAILBOX_PORT"]),
+        token_checker=token_checker,
     )
     mailbox.start()
     return mailbox
+
+
+# The wizard's registration at the local test sign-in server.
+DEV_SIGNIN_CLIENT_ID = "heichat-email-wizard-dev"
+
+
+def start_dev_signin(app: Flask, web_origins: list[str], **options):
+    """Start the local test sign-in server and point the "local" sign-in of
+    ``app`` at it (a fresh client secret each start; nothing outlives the process)."""
+    import secrets
+
+    from wizard.devsignin import start_signin_server
+
+    secret = secrets.token_urlsafe(32)
+    server = start_signin_server(app.config["DEV_SIGNIN_HOST"], int(app.config["DEV_SIGNIN_PORT"]), clients=[{
+        "client_id": DEV_SIGNIN_CLIENT_ID, "client_secret": secret,
+        "redirect_uris": [origin.rstrip("/") + "/oauth/local/callback" for origin in web_origins],
+        "name": "HeiChat email wizard (development)",
+    }], **options)
+    app.config.update(OAUTH_LOCAL_CLIENT_ID=DEV_SIGNIN_CLIENT_ID, OAUTH_LOCAL_CLIENT_SECRET=secret,
+                      OAUTH_LOCAL_METADATA_URL=server.metadata_url("local"))
+    app.extensions.pop("sign_in_clients", None)  # rebuilt with the local provider
+    return server
 
 
 def init_app(app: Flask) -> None:
@@ -50,19 +75,25 @@ def init_app(app: Flask) -> None:
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
     @click.option("--port", default=5000, show_default=True, help="Port for the web app.")
     @click.option("--no-mailbox", is_flag=True, help="Do not start the local test mailbox.")
-    def serve_command(host: str, port: int, no_mailbox: bool):
-        """Run the wizard on embedded defaults: web app plus local test mailbox."""
+    @click.option("--no-signin", is_flag=True, help="Do not start the local test sign-in server.")
+    def serve_command(host: str, port: int, no_mailbox: bool, no_signin: bool):
+        """Run the wizard on embedded defaults: web app, local test mailbox, local test sign-in server."""
         app = current_app._get_current_object()
         # Development mode: shows the local test mailbox and trusts its certificate.
         app.debug = True
         app.config["SESSION_COOKIE_SECURE"] = False
         from wizard.commands.embedded_worker import start_embedded_worker
 
+        signin = None
+        if not no_signin:
+            origins = {f"http://{host}:{port}", f"http://127.0.0.1:{port}", f"http://localhost:{port}"}
+            signin = start_dev_signin(app, sorted(origins))
+            click.echo(f" * Local test sign-in server on {signin.url}/ (\"Sign in\" on the Local test mailbox card)")
         worker = start_embedded_worker(app)
         click.echo(" * Outbox worker running alongside (on SQLite, run no other worker)")
         mailbox = None
         if not no_mailbox:
-            mailbox = start_dev_mailbox(app)
+            mailbox = start_dev_mailbox(app, token_checker=signin.store.check_access_token if signin else None)
             click.echo(f" * Local test mailbox on {app.config['DEV_MAILBOX_HOST']}:{mailbox.port}; "
                        f"inbox at http://{host}:{port}/dev/mailbox")
         click.echo(f" * HeiChat email wizard on http://{host}:{port}/")
@@ -73,3 +104,5 @@ def init_app(app: Flask) -> None:
             worker.stop()
             if mailbox is not None:
                 mailbox.stop()
+            if signin is not None:
+                signin.stop()

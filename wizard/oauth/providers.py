@@ -38,6 +38,13 @@ class OAuthProvider:
     endpoint_hosts: frozenset[str] = frozenset()
 
     @property
+    def browser_origins(self) -> tuple[str, ...]:
+        """Where the browser is sent to sign in (the page's ``form-action`` must allow them)."""
+        parts = urlsplit(self.metadata_url)
+        own = f"{parts.scheme}://{parts.netloc}"
+        return tuple(sorted({own, *(f"https://{host}" for host in self.endpoint_hosts)}))
+
+    @property
     def sending_scope(self) -> str:
         """The scope that allows SMTP sending (the first one listed)."""
         return self.scopes[0]
@@ -58,7 +65,8 @@ class SignInCatalogue:
     def not_configured(self, key: str) -> tuple[str, str]:
         raw = self.providers[key]
         settings = " and ".join(raw.get("settings", ()))
-        entry = self.problems["not_configured"]
+        # The local test sign-in server has no settings: it runs with `serve`, or not.
+        entry = self.problems["not_configured" if settings else "not_running"]
         values = {"provider": raw["name"], "settings": settings}
         return entry["title"].format(**values), entry["text"].format(**values)
 

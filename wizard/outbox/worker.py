@@ -46,7 +46,7 @@ from wizard.outbox.messages import build_message, message_bytes
 from wizard.outbox.sender import SendError, SendFailure, SmtpConnection
 from wizard.secrets import SecretBox, SecretError
 from wizard.setup.sign_in import HELD_FOR_SIGN_IN, HELD_FOR_TOKEN, XOAUTH2, SignInNeeded, TokenUnavailable, get_grant
-from wizard.setup.targets import saved_target
+from wizard.setup.targets import saved_target, token_was_refused
 from wizard.smtp.target_options import TargetOptions
 
 log = logging.getLogger("wizard.outbox")
@@ -253,6 +253,11 @@ class Worker:
             delivered = link.connection.send(email.sender_email, email.recipient, payload)
         except SendError as error:
             failure = error.failure
+            if failure.connection_level and token_was_refused(link.connection.target, failure.category):
+                # The mail server refused the sign-in's access token: nothing
+                # was sent. Due again at once with a new token (or held, if
+                # the provider no longer renews it) — never failed for that.
+                return self.token_refused(session, email.store_id, link, failure)
             if failure.connection_level:
                 # The connection could not be opened: the same holds for
                 # the rest of this store's emails in the batch.
@@ -262,6 +267,22 @@ class Worker:
         self.stats.sent += 1
         self.buffer_sent(session, email, delivered.reply, delivered.queue_id)
         return None
+
+    def token_refused(self, session: Session, store_id: int, link: _StoreLink,
+                      failure: SendFailure) -> Callable[[OutboxEmail], None]:
+        """A new access token for the next try, which is an ordinary retry with
+        backoff (a server that keeps refusing fresh tokens is a real failure);
+        when the provider no longer renews it, the mail is held instead."""
+        link.connection.close()
+        self.links.pop(store_id, None)
+        saved = session.exec(select(SmtpSettings).where(SmtpSettings.store_id == store_id)).first()
+        try:
+            saved_target(session, saved, self.box, self.options_factory(), self.sign_in_clients, token_refused=True)
+        except SecretError as problem:
+            category, seconds = HOLDS.get(problem.reason, (PASSWORD_UNREADABLE, PASSWORD_HOLD_SECONDS))
+            until = utcnow() + timedelta(seconds=seconds)
+            return lambda held: self.hold(session, held, until, category)
+        return lambda again: self.record_failure(session, again, failure, permanent=False)
 
     @staticmethod
     def settle(emails: list[OutboxEmail], pending: dict[int, OutboxEmail],

@@ -9,6 +9,7 @@ the request. No Flask here.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -16,8 +17,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from wizard.models import ConnectionTest, SmtpDraft, Store, utcnow
-from wizard.secrets import SecretBox
+from wizard.secrets import SecretBox, SecretError
 from wizard.setup.drafts import draft_fingerprint
+from wizard.setup.targets import token_was_refused
 from wizard.smtp.probe import probe_smtp
 from wizard.smtp.types import ProbeResult, SmtpTarget, StageRecord
 
@@ -76,18 +78,39 @@ def finish_test(session: Session, test_id: int, result: ProbeResult) -> Connecti
     return test
 
 
-def run_test(session: Session, test: ConnectionTest, target: SmtpTarget) -> ConnectionTest:
+# Builds the target again with a new access token (``token_refused=True``).
+Retarget = Callable[[Session], SmtpTarget]
+
+
+def probe_signed_in(session: Session, target: SmtpTarget, retarget: Retarget | None, **probe_options) -> ProbeResult:
+    """The probe; when the server refuses a sign-in's access token, once more
+    with a new one (a token can die before its announced expiry). Nothing was
+    sent by the refused attempt: it stopped at AUTH."""
+    result = probe_smtp(target, **probe_options)
+    if result.ok or retarget is None or not token_was_refused(target, result.category):
+        return result
+    try:
+        fresh = retarget(session)
+    except SecretError:
+        return result  # the sign-in needs renewing: the first answer says so
+    return probe_smtp(fresh, **probe_options)
+
+
+def run_test(session: Session, test: ConnectionTest, target: SmtpTarget,
+             retarget: Retarget | None = None) -> ConnectionTest:
     """Run the probe inside the caller (no JavaScript: the request waits)."""
-    return finish_test(session, test.id, probe_smtp(target))
+    return finish_test(session, test.id, probe_signed_in(session, target, retarget))
 
 
-def run_test_in_background(engine: Engine, test_id: int, target: SmtpTarget) -> threading.Thread:
+def run_test_in_background(engine: Engine, test_id: int, target: SmtpTarget,
+                           retarget: Retarget | None = None) -> threading.Thread:
     """Run the probe in a thread that records each stage as it finishes."""
 
     def work() -> None:
         with Session(engine, expire_on_commit=False) as session:
             try:
-                result = probe_smtp(target, on_stage=lambda stage: add_stage(session, test_id, stage))
+                result = probe_signed_in(session, target, retarget,
+                                         on_stage=lambda stage: add_stage(session, test_id, stage))
             except Exception as exc:  # a bug must not leave the run spinning forever
                 result = ProbeResult(ok=False, stage="connect", category="unexpected", detail=type(exc).__name__,
                                      reply=None, stages=[], transcript=[], elapsed_ms=0)

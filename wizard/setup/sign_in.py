@@ -144,8 +144,13 @@ def use_password_instead(draft: SmtpDraft) -> None:
 # -- using a grant -------------------------------------------------------------------------------
 
 def access_token(session: Session, grant: OAuthGrant | None, host: str, username: str, box: SecretBox,
-                 clients: Mapping[str, SignInClient], *, now: datetime | None = None) -> str:
+                 clients: Mapping[str, SignInClient], *, now: datetime | None = None,
+                 refused: bool = False) -> str:
     """A live access token for sending to ``host`` as ``username``.
+
+    ``refused``: the SMTP server just refused the current token although it
+    had not expired (revoked early, or expired sooner than announced) — get
+    a new one whatever its expiry says.
 
     Raises ``SignInNeeded`` (no grant, or the provider refused it),
     ``SecretNotBound`` (issued for another host or account) or
@@ -157,6 +162,8 @@ def access_token(session: Session, grant: OAuthGrant | None, host: str, username
     identity = token_identity(host, username)
     token = box.unseal(grant.access_token_encrypted, grant.token_binding, identity)
     now = now or utcnow()
+    if refused:
+        return _refresh(session, grant, box, clients, identity)
     if _as_utc(grant.expires_at) - now > REFRESH_MARGIN:
         return token
     try:

@@ -9,19 +9,28 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, request
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "frame-src 'self'",
-        "form-action 'self'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-        "object-src 'none'",
-    ]
-)
+from wizard.web.context import sign_in_clients
+
+
+def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
+    """The policy; ``form_targets`` are the sign-in providers' origins, where a
+    "Sign in with …" form's redirect takes the browser (``form-action`` covers redirects)."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "frame-src 'self'",
+            " ".join(["form-action 'self'", *form_targets]),
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 # A year; not includeSubDomains: other hosts of the operator's domain are not ours to decide.
@@ -31,7 +40,9 @@ HSTS = "max-age=31536000"
 def init_app(app: Flask) -> None:
     @app.after_request
     def add_headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        targets = tuple(sorted({origin for client in sign_in_clients().values()
+                                for origin in client.provider.browser_origins}))
+        response.headers.setdefault("Content-Security-Policy", content_security_policy(targets))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")

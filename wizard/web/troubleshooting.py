@@ -12,7 +12,7 @@ from wizard.catalogue.help import help_topics, topic_for_category
 from wizard.db import get_session
 from wizard.dns.deliverability import check_domain
 from wizard.dns.resolver import DnsResolver
-from wizard.models import ConnectionTest
+from wizard.models import ConnectionTest, Store
 from wizard.setup import drafts, saving
 from wizard.smtp.diagnosis import explain, stage_label
 from wizard.web import htmx
@@ -30,9 +30,13 @@ def explanation(record, provider_key: str | None) -> dict | None:
     if getattr(record, "refusal", None):
         return {"title": "HeiChat will not connect to this address", "hint": record.refusal,
                 "anchor": topic_for_category(record.category)}
+    username = getattr(record, "username", None)
+    if username is None:  # a test email: it logged in with the saved settings' account
+        saved = drafts.get_saved(get_session(), get_session().get(Store, record.store_id))
+        username = saved.username if saved is not None else ""
     title, hint = explain(record.category, provider_key, {
         "host": getattr(record, "host", ""), "port": getattr(record, "port", ""),
-        "username": getattr(record, "username", ""),
+        "username": username,
         "sender": getattr(record, "sender_email", getattr(record, "sender", "")),
         "greeting_timeout": f"{float(current_app.config['SMTP_GREETING_TIMEOUT']):g}",
     }, auth=getattr(record, "auth_method", "password"))

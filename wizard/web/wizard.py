@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from wizard import audit
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_engine, get_session
-from wizard.models import ConnectionTest, SmtpDraft
+from wizard.models import ConnectionTest, SmtpDraft, Store
 from wizard.secrets import SERVER_CHANGED, UNREADABLE, SecretError
 from wizard.setup import connection_tests, drafts, saving, steps, targets
 from wizard.setup.sign_in import SignInNeeded, TokenUnavailable
@@ -254,13 +254,20 @@ def test():
         return go("smtp")
     run = connection_tests.start_test(db, store, draft, box)
     _audit("settings.tested", test_id=run.id, host=run.host, port=run.port, security=run.security)
+    options, clients, store_id = target_options(), sign_in_clients(), store.id
+
+    def retarget(session):
+        # The server refused the access token: one more try with a new one.
+        fresh_draft = drafts.get_draft(session, session.get(Store, store_id))
+        return targets.draft_target(session, fresh_draft, box, options, clients, token_refused=True)
+
     def live_timeline():
         # htmx: the stages fill in while the page polls the stored run.
-        connection_tests.run_test_in_background(get_engine(), run.id, target)
+        connection_tests.run_test_in_background(get_engine(), run.id, target, retarget)
         return step("test", **_test_context(result_test=run))
 
     def finished_page():
-        connection_tests.run_test(db, run, target)
+        connection_tests.run_test(db, run, target, retarget)
         return redirect(url_for("wizard.test"))
     return htmx.respond(fragment=live_timeline, page=finished_page)
 

@@ -8,10 +8,9 @@ from flask_login import current_user
 from wizard.db import get_session
 from wizard.models import SendLog
 from wizard.secrets import SecretError
-from wizard.setup import drafts, saving, targets
+from wizard.setup import connection_tests, drafts, saving, targets
 from wizard.smtp.diagnosis import stage_label
 from wizard.smtp.message import build_test_email
-from wizard.smtp.probe import probe_smtp
 from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, sign_in_clients, target_options
 from wizard.web.forms import ChecklistForm, SendTestForm
 from wizard.web.ids import parse_id
@@ -82,7 +81,11 @@ def send():
                 target = targets.saved_target(db, saved, box, target_options(), sign_in_clients())
             except SecretError as exc:
                 return step("send", **_send_context(form=form, password_problem=exc.reason))
-            result = probe_smtp(target, message=message, recipients=[form.recipient.data])
+            options, clients = target_options(), sign_in_clients()
+            result = connection_tests.probe_signed_in(
+                db, target, lambda session: targets.saved_target(session, saved, box, options, clients,
+                                                                token_refused=True),
+                message=message, recipients=[form.recipient.data])
             log = saving.record_send(db, store, saved, form.recipient.data, str(message["Subject"]),
                                          str(message["Message-ID"]), str(message["From"]), result)
             return go("send", sent=log.id)
