@@ -31,6 +31,7 @@ MIGRATION_LOCK = 720_511
 def all_metadata():
     """The metadata of every table (importing the modules registers them)."""
     from wizard import models  # noqa: F401
+    from wizard.models import inbound as inbound_models  # noqa: F401
     from wizard.models import outbox as outbox_models  # noqa: F401
 
     return SQLModel.metadata

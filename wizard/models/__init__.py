@@ -267,6 +267,9 @@ class Conversation(SQLModel, table=True):
     visitor_name: Optional[str] = Field(default=None, max_length=120)
     visitor_email: Optional[str] = Field(default=None, max_length=254)
     token: str = Field(max_length=64, unique=True, index=True)
+    # The opaque part of this conversation's reply address (reply+TOKEN@ the
+    # inbound domain); made when its first email is queued.
+    reply_token: Optional[str] = Field(default=None, max_length=64, unique=True, index=True)
     started_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)
 

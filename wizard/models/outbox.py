@@ -10,6 +10,8 @@ from sqlmodel import Field, SQLModel
 from wizard.models import utcnow
 
 QUEUED, SENDING, SENT, FAILED, CANCELLED = "queued", "sending", "sent", "failed", "cancelled"
+# Sent, then bounced back later by email (a delivery status notification).
+BOUNCED = "bounced"
 
 
 def _moment(nullable: bool = False, index: bool = False):
