@@ -144,3 +144,21 @@ def test_a_saved_sign_in_is_not_sent_to_a_host_it_was_not_issued_for(app, mercha
         assert stats.sent == 0 and other.auth_attempts == []
         [email] = rows(app)
         assert email.status == "queued", (email.status, email.last_category)
+
+
+def test_signing_in_again_for_a_new_draft_host_keeps_the_saved_settings_sending(app, merchant, certs):
+    """Saved settings send with their sign-in while the merchant edits the draft:
+    moving the draft to another host and signing in again (same account) must not
+    rebind the saved settings' tokens to the draft's new host."""
+    with signin_server(app) as signin, xoauth2_server(certs, signin) as smtp, xoauth2_server(certs, signin) as other:
+        store_id = signed_in_and_saved(app, merchant, signin, smtp)
+        fill_smtp(merchant, host="localhost", port=other.port)  # drops the draft's sign-in
+        sign_in_with(merchant, "google")
+        assert draft_of(app, store_id).oauth_grant_id is not None
+        queue_email(app, store_id, "while-editing")
+
+        stats = drain(app, sign_in_clients=worker_clients(app))
+
+        assert stats.sent == 1, [(r.status, r.last_category) for r in rows(app)]
+        assert [r.status for r in rows(app)] == [SENT]
+        assert other.auth_attempts == []  # the saved settings still go to their own server
