@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from werkzeug.serving import make_server
 
 from wizard import create_app
-from wizard.cli import start_dev_mailbox, start_dev_signin
+from wizard.cli import start_dev_inbound, start_dev_mailbox, start_dev_signin
 from wizard.devmailbox.server import find_free_port
 
 from conftest import skip_or_fail
@@ -68,7 +68,8 @@ class LiveApp:
 
 
 @contextlib.contextmanager
-def serve_live(tmp: Path, with_worker: bool = False, with_signin: bool = False, **config):
+def serve_live(tmp: Path, with_worker: bool = False, with_signin: bool = False, with_inbound: bool = False,
+               **config):
     """The app on a real port with the local test mailbox (and, if asked, an outbox
     worker and the local test sign-in server, as ``serve`` runs them)."""
     instance = tmp / "instance"
@@ -84,11 +85,13 @@ def serve_live(tmp: Path, with_worker: bool = False, with_signin: bool = False, 
             "SMTP_TIMEOUT": 5.0,
             "SMTP_GREETING_TIMEOUT": 2.0,
             "DEV_SIGNIN_PORT": 0,
+            "INBOUND_SMTP_PORT": 0,
             **config,
         }
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     signin = start_dev_signin(app, [f"http://127.0.0.1:{server.server_port}"]) if with_signin else None
+    inbound = start_dev_inbound(app) if with_inbound else None
     mailbox = start_dev_mailbox(app, token_checker=signin.store.check_access_token if signin else None)
     worker = None
     if with_worker:
@@ -108,6 +111,8 @@ def serve_live(tmp: Path, with_worker: bool = False, with_signin: bool = False, 
         mailbox.stop()
         if signin is not None:
             signin.stop()
+        if inbound is not None:
+            inbound.stop()
         app.extensions["db_engine"].dispose()
 
 

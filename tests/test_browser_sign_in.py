@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import SENDER_NAME, choose_local_mailbox, complete_pre_chat_form, expect, serve_live, shot
+from browser_helpers import SENDER_NAME, choose_local_mailbox, complete_pre_chat_form, expect, serve_live, shot, step, url_is
 from browser_helpers import sign_up as browser_sign_up
-from browser_helpers import step, url_is
 
 from wizard.devmailbox.store import list_messages
 

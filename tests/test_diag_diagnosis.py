@@ -202,7 +202,7 @@ def test_microsoft_365_merchant_learns_what_changed_and_what_to_do(cert_cases, a
     assert data["reply"] == {"code": 550, "enhanced": "5.7.30",
                              "text": "5.7.30 Basic authentication is not supported for Client Submission."}
     hint = data["hint"]
-    for words in ("December 2026", "second half of 2027", "OAuth", "coming", "re-enable", "SendGrid", "Mailgun",
+    for words in ("December 2026", "second half of 2027", "OAuth", "Sign in with Microsoft", "re-enable", "SendGrid", "Mailgun",
                   "Amazon SES", "Brevo", "app password"):
         assert words in hint, words
 

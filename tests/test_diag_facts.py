@@ -57,7 +57,7 @@ def test_outlook_com_personal_accounts_cannot_sign_in_with_a_password(changes):
     found = [f for f in findings_for("microsoft365", changes) if f.code == "outlook_personal_oauth_only"]
     assert found and found[0].level == "error"
     assert "16 September 2024" in found[0].text and "cannot work" in found[0].text
-    assert "coming" in found[0].text  # the OAuth path, once it exists
+    assert "Sign in with Microsoft" in found[0].text  # the OAuth path the wizard offers instead
 
 
 def test_the_microsoft_365_card_has_the_december_2026_change(client):

@@ -242,6 +242,21 @@ def world(app, local_dns, starttls_server):
         queued = owner_b.post(f"/inbox/{conversation_id}/compose", fields)
         assert queued.status_code == 302, queued.get_data(as_text=True)
 
+    # The visitor answers B's follow-up by email: an inbound email in B's conversation.
+    from email.message import EmailMessage
+
+    from wizard.inbound.ingest import IMPORTED, ingest
+    from wizard.models import Conversation as ConversationRow
+    from wizard.outbox.reply_addresses import reply_address
+
+    with Session(app.extensions["db_engine"]) as db:
+        address = reply_address(db, db.get(ConversationRow, conversation_id), "replies.isolation.test")
+        answer = EmailMessage()
+        answer["From"], answer["To"], answer["Subject"] = B_CONTACT, address, f"Re: {B_FOLLOW_UP}"
+        answer["Message-ID"] = "<b-visitor-answer@visitor.example>"
+        answer.set_content(B_MESSAGE)
+        assert ingest(db, answer.as_bytes(), source="smtp").outcome == IMPORTED
+
     # The draft now holds B's own host and username; testing it reaches the test server under B's name
     # (the certificate does not match that name, so this test fails — a second row with B's values).
     # Another server: the password is typed again (a stored one is bound to the server it was typed for).
@@ -334,6 +349,8 @@ def candidates(rule, arg: str, converter, b: StoreB, a_ids: set[int]) -> list[st
             values = b.forged_tokens
         elif arg == "slug":
             values = b.strings["slug"]
+        elif arg == "provider":  # sign-in providers are the installation's, not a store's
+            values = ["google", "microsoft", "local"]
         elif arg == "token":
             values = [v for kind in ("share", "unsubscribe") for v in b.strings.get(kind, [])]
         else:

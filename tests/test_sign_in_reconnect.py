@@ -78,7 +78,7 @@ def test_a_revoked_sign_in_holds_the_mail_until_the_merchant_signs_in_again(app,
 
         assert again.callback.headers["Location"].endswith("/inbox")
         page = html.unescape(landing_page(merchant, again.callback))
-        assert BANNER not in page and "Held emails are on their way" in page
+        assert BANNER not in page and "3 held emails go out now." in page
         [renewed] = grants_of(app, store_id)
         assert (renewed.id, renewed.status) == (grant.id, "connected")  # the same sign-in, renewed
         assert saved_of(app, store_id).oauth_grant_id == grant.id

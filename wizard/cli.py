@@ -28,6 +28,22 @@ def start_dev_mailbox(app: Flask, token_checker=None):
     return mailbox
 
 
+# Where reply addresses point in development mode (.test never resolves anywhere real).
+DEV_INBOUND_DOMAIN = "replies.heichat.test"
+
+
+def start_dev_inbound(app: Flask):
+    """Start the inbound SMTP server on loopback, with the local inbound domain
+    unless one is configured, so follow-ups carry a reply address that works."""
+    from wizard.commands.inbound_smtp import inbound_server_for
+
+    if not app.config.get("INBOUND_DOMAIN"):
+        app.config["INBOUND_DOMAIN"] = DEV_INBOUND_DOMAIN
+    server = inbound_server_for(app).start()
+    app.config["INBOUND_SMTP_PORT"] = server.port  # "Reply as the visitor" sends here
+    return server
+
+
 # The wizard's registration at the local test sign-in server.
 DEV_SIGNIN_CLIENT_ID = "heichat-email-wizard-dev"
 
@@ -55,6 +71,7 @@ def init_app(app: Flask) -> None:
     from wizard.commands import (
         dns_check,
         inbound_parse,
+        inbound_smtp,
         outbox_worker,
         rotate_key,
         smtp_detect,
@@ -62,7 +79,8 @@ def init_app(app: Flask) -> None:
         support_agent,
     )
 
-    for command in (smtp_test, smtp_detect, dns_check, inbound_parse, rotate_key, support_agent, outbox_worker):
+    for command in (smtp_test, smtp_detect, dns_check, inbound_parse, rotate_key, support_agent, outbox_worker,
+                    inbound_smtp):
         command.register(app)
 
     @app.cli.command("dev-mailbox")
@@ -84,8 +102,10 @@ def init_app(app: Flask) -> None:
     @click.option("--port", default=5000, show_default=True, help="Port for the web app.")
     @click.option("--no-mailbox", is_flag=True, help="Do not start the local test mailbox.")
     @click.option("--no-signin", is_flag=True, help="Do not start the local test sign-in server.")
-    def serve_command(host: str, port: int, no_mailbox: bool, no_signin: bool):
-        """Run the wizard on embedded defaults: web app, local test mailbox, local test sign-in server."""
+    @click.option("--no-inbound", is_flag=True, help="Do not start the inbound SMTP server for replies.")
+    def serve_command(host: str, port: int, no_mailbox: bool, no_signin: bool, no_inbound: bool):
+        """Run the wizard on embedded defaults: web app, local test mailbox, local test sign-in server,
+        inbound SMTP server for replies."""
         app = current_app._get_current_object()
         # Development mode: shows the local test mailbox and trusts its certificate.
         app.debug = True
@@ -97,6 +117,11 @@ def init_app(app: Flask) -> None:
             origins = {f"http://{host}:{port}", f"http://127.0.0.1:{port}", f"http://localhost:{port}"}
             signin = start_dev_signin(app, sorted(origins))
             click.echo(f" * Local test sign-in server on {signin.url}/ (\"Sign in\" on the Local test mailbox card)")
+        inbound = None
+        if not no_inbound:
+            inbound = start_dev_inbound(app)
+            click.echo(f" * Inbound SMTP for replies (reply+…@{app.config['INBOUND_DOMAIN']}) on "
+                       f"{inbound.host}:{inbound.port}")
         worker = start_embedded_worker(app)
         click.echo(" * Outbox worker running alongside (on SQLite, run no other worker)")
         mailbox = None
@@ -114,3 +139,5 @@ def init_app(app: Flask) -> None:
                 mailbox.stop()
             if signin is not None:
                 signin.stop()
+            if inbound is not None:
+                inbound.stop()

@@ -63,6 +63,14 @@ DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # Replies come back (wizard.inbound): the domain of reply+TOKEN@ addresses
+    # ("" = off: follow-ups keep the store's own Reply-To), and the inbound SMTP server.
+    "INBOUND_DOMAIN": "",
+    "INBOUND_SMTP_HOST": "127.0.0.1",
+    "INBOUND_SMTP_PORT": 2526,
+    "INBOUND_MAX_BYTES": 10 * 1024 * 1024,
+    "INBOUND_TLS_CERT": "",
+    "INBOUND_TLS_KEY": "",
     # Seconds for each request to a sign-in provider (discovery, token, revocation).
     "OAUTH_HTTP_TIMEOUT": 10.0,
     # The local test sign-in server that `serve` runs in development mode (port 0: any free one).
@@ -86,6 +94,12 @@ ENVIRONMENT = {
     "WIZARD_SMTP_ALLOWED_NETWORKS": ("SMTP_ALLOWED_NETWORKS", str),
     "WIZARD_PUBLIC_URL": ("PUBLIC_URL", str),
     "WIZARD_TRUSTED_PROXIES": ("TRUSTED_PROXIES", str),
+    "WIZARD_INBOUND_DOMAIN": ("INBOUND_DOMAIN", str),
+    "WIZARD_INBOUND_SMTP_HOST": ("INBOUND_SMTP_HOST", str),
+    "WIZARD_INBOUND_SMTP_PORT": ("INBOUND_SMTP_PORT", int),
+    "WIZARD_INBOUND_MAX_BYTES": ("INBOUND_MAX_BYTES", int),
+    "WIZARD_INBOUND_TLS_CERT": ("INBOUND_TLS_CERT", str),
+    "WIZARD_INBOUND_TLS_KEY": ("INBOUND_TLS_KEY", str),
     # Sign in with Google / Microsoft (wizard.oauth): the operator's app registrations.
     "WIZARD_OAUTH_GOOGLE_CLIENT_ID": ("OAUTH_GOOGLE_CLIENT_ID", str),
     "WIZARD_OAUTH_GOOGLE_CLIENT_SECRET": ("OAUTH_GOOGLE_CLIENT_SECRET", str),

@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from wizard.models import ChatMessage, Contact, Conversation, Store, utcnow
+from wizard.models.outbox import BOUNCED, SENT, OutboxEmail
+from wizard.outbox.times import as_utc
 
 EMAIL_REQUIRED = "Please enter your email so we can reply after you leave."
 NAME_REQUIRED = "Please enter your name."
@@ -102,6 +104,23 @@ def messages(session: Session, conversation: Conversation) -> list[ChatMessage]:
     """The conversation's own messages, oldest first."""
     return list(session.exec(
         select(ChatMessage).where(ChatMessage.conversation_id == conversation.id).order_by(ChatMessage.id)).all())
+
+
+def sent_emails(session: Session, conversation: Conversation) -> list[OutboxEmail]:
+    """The emails the store sent in this conversation (what the visitor received), oldest first."""
+    return list(session.exec(
+        select(OutboxEmail).where(OutboxEmail.conversation_id == conversation.id,
+                                  OutboxEmail.store_id == conversation.store_id,
+                                  OutboxEmail.status.in_((SENT, BOUNCED))).order_by(OutboxEmail.id)).all())
+
+
+def exchange(session: Session, conversation: Conversation) -> list[ChatMessage | OutboxEmail]:
+    """What the visitor sees back on the chat page: the chat, the store's emails
+    and their own emailed replies (those are chat messages too), by time."""
+    entries: list = [*messages(session, conversation), *sent_emails(session, conversation)]
+    entries.sort(key=lambda entry: (as_utc(entry.sent_at if isinstance(entry, OutboxEmail) else entry.created_at)
+                                    or as_utc(entry.created_at), isinstance(entry, OutboxEmail), entry.id))
+    return entries
 
 
 def add_message(session: Session, conversation: Conversation, author: str, body: str) -> ChatMessage:

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from wizard.chat import conversations
 from wizard.models import ChatMessage, Contact, Conversation, Store, utcnow
+from wizard.models.inbound import MESSAGE, InboundEmail
 from wizard.models.outbox import OutboxEmail
 from wizard.outbox.queue import as_utc, suppression_for
 from wizard.setup.drafts import get_saved
@@ -116,15 +117,28 @@ class TimelineItem:
     message: ChatMessage | None = None
     email: OutboxEmail | None = None
     problem: dict | None = None
+    # An auto-reply or a bounce that came back (a note), or — with ``message`` —
+    # the email the visitor's reply came in.
+    inbound: InboundEmail | None = None
+
+    @property
+    def order(self) -> tuple:
+        # Same instant: chat messages, then emails, then notes; ids keep each kind in order.
+        kind = 0 if self.message is not None else 1 if self.email is not None else 2
+        return (self.at, kind, (self.message or self.email or self.inbound).id)
 
 
 def timeline(session: Session, conversation: Conversation, store: Store) -> list[TimelineItem]:
-    """Chat messages and the conversation's emails, interleaved by time."""
+    """Chat messages (the visitor's emailed replies among them), the conversation's
+    emails, and the auto-replies and bounces that came back, interleaved by time."""
     messages = session.exec(select(ChatMessage).where(ChatMessage.conversation_id == conversation.id)).all()
     emails = session.exec(select(OutboxEmail).where(OutboxEmail.conversation_id == conversation.id,
                                                     OutboxEmail.store_id == store.id)).all()
-    items = [TimelineItem(as_utc(m.created_at), message=m) for m in messages]
+    inbound = {row.id: row for row in session.exec(select(InboundEmail).where(
+        InboundEmail.conversation_id == conversation.id, InboundEmail.store_id == store.id)).all()}
+    items = [TimelineItem(as_utc(m.created_at), message=m, inbound=inbound.pop(m.inbound_email_id, None))
+             for m in messages]
     items += [TimelineItem(as_utc(e.created_at), email=e) for e in emails]
-    # Emails after messages of the same instant; ids keep each kind in order.
-    items.sort(key=lambda item: (item.at, item.email is not None, (item.message or item.email).id))
+    items += [TimelineItem(as_utc(row.received_at), inbound=row) for row in inbound.values() if row.kind != MESSAGE]
+    items.sort(key=lambda item: item.order)
     return items

@@ -83,7 +83,7 @@ def find_free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
-def _check_port_available(host: str, port: int) -> None:
+def check_port_available(host: str, port: int) -> None:
     """Fail fast with a clear error if ``host:port`` cannot be bound.
 
     When binding fails inside aiosmtpd's thread, ``Controller.start`` only
@@ -253,7 +253,7 @@ class DevMailbox:
             for attempt in range(attempts):
                 port = self.requested_port or find_free_port(self.host)
                 try:
-                    _check_port_available(self.host, port)
+                    check_port_available(self.host, port)
                     self._controller = self._start_controller(tls_context, port)
                 except OSError as error:
                     if attempt + 1 == attempts:

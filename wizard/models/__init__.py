@@ -35,6 +35,9 @@ class Store(SQLModel, table=True):
     # Follow-up emails: where replies go, and how fast the outbox may send
     # (free mailboxes cap a day's sending; None: the provider's usual cap).
     reply_to: Optional[str] = Field(default=None, max_length=254)
+    # The store's own reply address token (reply+TOKEN@ the inbound domain), for
+    # mail that belongs to no conversation: it lands in the unmatched list.
+    reply_token: Optional[str] = Field(default=None, max_length=64, unique=True, index=True)
     send_limit_per_minute: int = 30
     send_limit_per_day: Optional[int] = None
 
@@ -282,6 +285,9 @@ class ChatMessage(SQLModel, table=True):
     author: str = Field(max_length=10)  # visitor | merchant
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+    # Set when the visitor wrote this by email (a reply that came back); the
+    # original message stays viewable there.
+    inbound_email_id: Optional[int] = Field(default=None, foreign_key="inboundemail.id", index=True)
 
 
 # -- support: share links and the audit log ---------------------------------------------

@@ -37,7 +37,8 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from wizard.models import SmtpSettings, Store, utcnow
+from wizard.models import Conversation, SmtpSettings, Store, utcnow
+from wizard.models.inbound import MESSAGE, InboundEmail
 from wizard.models.outbox import CANCELLED, FAILED, QUEUED, SENDING, SENT, OutboxEmail
 from wizard.outbox.claims import claim, extend_leases
 from wizard.outbox.messages import build_message, message_bytes
@@ -56,7 +57,8 @@ from wizard.outbox.outcomes import (
     reschedule,
     sent_since,
 )
-from wizard.outbox.suppressions import SuppressedAddress, is_suppressed, suppress, suppression_for
+from wizard.outbox.reply_addresses import reply_address
+from wizard.outbox.suppressions import HARD_BOUNCE, SuppressedAddress, is_suppressed, suppress, suppression_for
 from wizard.outbox.times import as_utc
 
 __all__ = [
@@ -86,18 +88,29 @@ def _by_key(session: Session, idempotency_key: str) -> OutboxEmail | None:
 
 
 def _thread_headers(session: Session, conversation_id: int | None) -> tuple[str | None, str]:
-    """In-Reply-To and References for the next email of a conversation."""
+    """In-Reply-To and References for the next email of a conversation: it
+    answers the visitor's latest emailed reply when that came after our latest
+    email, else our latest email."""
     if conversation_id is None:
         return None, ""
     previous = session.exec(
         select(OutboxEmail).where(OutboxEmail.conversation_id == conversation_id).order_by(OutboxEmail.id.desc())
     ).first()
-    if previous is None:
+    reply = session.exec(
+        select(InboundEmail).where(InboundEmail.conversation_id == conversation_id, InboundEmail.kind == MESSAGE)
+        .order_by(InboundEmail.id.desc())
+    ).first()
+    chain = (previous.references.split() + [previous.message_id]) if previous is not None else []
+    answered = previous.message_id if previous is not None else None
+    if reply is not None and (previous is None or as_utc(reply.received_at) >= as_utc(previous.created_at)):
+        answered = f"<{reply.message_id}>"
+        chain.append(answered)
+    if answered is None:
         return None, ""
-    chain = previous.references.split() + [previous.message_id]
+    chain = list(dict.fromkeys(chain))
     if len(chain) > MAX_REFERENCES:
         chain = chain[:1] + chain[-(MAX_REFERENCES - 1):]
-    return previous.message_id, " ".join(chain)
+    return answered, " ".join(chain)
 
 
 def enqueue(
@@ -114,11 +127,13 @@ def enqueue(
     reply_to: str | None = None,
     unsubscribe_url: str | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    inbound_domain: str | None = None,
 ) -> OutboxEmail:
     """Queue one email for delivery and return its row (committed; no SMTP here).
 
     The sender is the store's saved SMTP sender; ``reply_to`` defaults to the
-    store's Reply-To. The Message-ID is fixed now. In a ``conversation``, the
+    store's Reply-To — or, with an ``inbound_domain``, is the conversation's
+    reply address (``reply+TOKEN@`` that domain), so answers come back. The Message-ID is fixed now. In a ``conversation``, the
     email answers the conversation's latest earlier email (In-Reply-To, and
     References: that email's References plus its Message-ID).
 
@@ -142,11 +157,14 @@ def enqueue(
     recipient = recipient.strip()
     if any("\x00" in (value or "") for value in (recipient, subject, body_text, body_html, reply_to, unsubscribe_url)):
         raise ValueError("the email contains a NUL character")
-    if kind == REMINDER:
-        suppressed = suppression_for(session, store.id, recipient)
-        if suppressed is not None:
-            raise SuppressedAddress(recipient, suppressed.reason)
+    suppressed = suppression_for(session, store.id, recipient)
+    # A hard bounce stops every kind (the address does not exist); an unsubscribe stops reminders.
+    if suppressed is not None and (kind == REMINDER or suppressed.reason == HARD_BOUNCE):
+        raise SuppressedAddress(recipient, suppressed.reason)
     conversation_id = getattr(conversation, "id", conversation)
+    if inbound_domain and conversation_id is not None:
+        row = conversation if isinstance(conversation, Conversation) else session.get(Conversation, conversation_id)
+        reply_to = reply_address(session, row, inbound_domain)
     in_reply_to, references = _thread_headers(session, conversation_id)
     sender_domain = saved.sender_email.rpartition("@")[2] or None
     email = OutboxEmail(

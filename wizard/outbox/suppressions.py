@@ -10,9 +10,11 @@ from sqlmodel import Session, select
 
 from wizard.models.outbox import Suppression
 
-__all__ = ["SUPPRESSION_REASONS", "SuppressedAddress", "suppression_for", "is_suppressed", "suppress"]
+__all__ = ["HARD_BOUNCE", "UNSUBSCRIBED", "SUPPRESSION_REASONS", "SuppressedAddress", "suppression_for", "is_suppressed",
+           "suppress"]
 
-SUPPRESSION_REASONS = ("hard_bounce", "unsubscribed")
+HARD_BOUNCE, UNSUBSCRIBED = "hard_bounce", "unsubscribed"
+SUPPRESSION_REASONS = (HARD_BOUNCE, UNSUBSCRIBED)
 
 
 class SuppressedAddress(Exception):

@@ -218,7 +218,7 @@ class Worker:
             # server), or the sign-in needs renewing: nothing is sent, and the
             # mail waits, queued, with the reason on each email.
             self.links.pop(store_id, None)
-            category, seconds = HOLDS.get(problem.reason, (PASSWORD_UNREADABLE, PASSWORD_HOLD_SECONDS))
+            category, seconds = self.hold_for(saved, problem)
             until = utcnow() + timedelta(seconds=seconds)
             return self.settle(emails, pending, lambda email: self.hold(session, email, until, category))
         window = self.send_window(session, store, saved)
@@ -279,10 +279,20 @@ class Worker:
         try:
             saved_target(session, saved, self.box, self.options_factory(), self.sign_in_clients, token_refused=True)
         except SecretError as problem:
-            category, seconds = HOLDS.get(problem.reason, (PASSWORD_UNREADABLE, PASSWORD_HOLD_SECONDS))
+            category, seconds = self.hold_for(saved, problem)
             until = utcnow() + timedelta(seconds=seconds)
             return lambda held: self.hold(session, held, until, category)
         return lambda again: self.record_failure(session, again, failure, permanent=False)
+
+    @staticmethod
+    def hold_for(saved: SmtpSettings, problem: SecretError) -> tuple[str, float]:
+        """(category shown on each held email, seconds until the next look) for ``problem``."""
+        if problem.reason in HOLDS:
+            return HOLDS[problem.reason]
+        if saved.auth_method == XOAUTH2:
+            # A sign-in made for another server or account: signing in again is the fix, not a password.
+            return HOLDS[SignInNeeded.reason]
+        return PASSWORD_UNREADABLE, PASSWORD_HOLD_SECONDS
 
     @staticmethod
     def settle(emails: list[OutboxEmail], pending: dict[int, OutboxEmail],

@@ -76,8 +76,15 @@ def get_grant(session: Session, store_id: int, grant_id: int | None) -> OAuthGra
 
 # -- signing in ------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Connected:
+    grant: OAuthGrant
+    released_emails: int  # held mail made due again
+    reconnected: bool  # an existing sign-in renewed
+
+
 def connect(session: Session, store: Store, draft: SmtpDraft, preset: ProviderPreset, provider_key: str,
-            tokens: TokenSet, box: SecretBox, actor: Member | None) -> OAuthGrant:
+            tokens: TokenSet, box: SecretBox, actor: Member | None) -> Connected:
     """Attach the tokens of a completed sign-in to the store's draft.
 
     The account becomes the username and, unless another sender was chosen,
@@ -112,7 +119,7 @@ def connect(session: Session, store: Store, draft: SmtpDraft, preset: ProviderPr
     audit.record(session, store_id=store.id, actor=actor,
                  action="oauth.reconnected" if reconnected else "oauth.connected",
                  detail={"provider": provider_key, "account": email, "held_emails_released": released})
-    return grant
+    return Connected(grant, released, reconnected)
 
 
 def _matching_grant(session: Session, store_id: int, provider_key: str, tokens: TokenSet, box: SecretBox,

@@ -130,3 +130,10 @@ class VisitorForm(FlaskForm):
     name = StringField("Your name", validators=[Length(max=120), no_control_characters])
     email = EmailField("Your email", validators=[Length(max=254), no_control_characters, real_email])
     message = TextAreaField("How can we help?", validators=[Length(max=2000), no_nul])
+
+
+class VisitorReplyForm(FlaskForm):
+    """The local test mailbox's "Reply as the visitor" (development mode)."""
+
+    body = TextAreaField("Your reply, as the visitor", validators=[
+        DataRequired("Write the visitor's reply."), Length(max=5000), no_nul])

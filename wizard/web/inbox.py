@@ -17,8 +17,11 @@ from sqlmodel import select
 
 from wizard.chat import conversations, inbox
 from wizard.db import get_session
+from wizard.inbound import unmatched
+from wizard.inbound.original import read_original, sanitized_html
 from wizard.models import Contact, Conversation, Store, utcnow
-from wizard.models.outbox import FAILED, QUEUED, SENDING, EmailTemplate, OutboxEmail
+from wizard.models.inbound import InboundEmail
+from wizard.models.outbox import BOUNCED, FAILED, QUEUED, SENDING, SENT, EmailTemplate, OutboxEmail
 from wizard.outbox import compose
 from wizard.outbox.queue import NotConfigured, SuppressedAddress, as_utc, enqueue, retry_now, suppression_for
 from wizard.setup import drafts
@@ -28,6 +31,7 @@ from wizard.smtp.types import Reply
 from wizard.web import htmx
 from wizard.web.context import catalogue, current_store
 from wizard.web.forms import ActionForm
+from wizard.web.ids import parse_id
 from wizard.web.inbox_forms import ComposeForm, ReplyForm, SendSettingsForm, TemplateForm
 from wizard.web.public_url import NoPublicUrl
 from wizard.web.unsubscribe import unsubscribe_urls
@@ -39,6 +43,8 @@ DRAFT_KEY = re.compile(r"[A-Za-z0-9_-]{20,64}")
 # Seconds between timeline refreshes: quick while an email is on its way, a
 # little slower while the visitor is on the site (new chat messages).
 POLL_PENDING, POLL_LIVE = 2, 3
+# … and once the visitor left, while a reply to a sent email may come back by email.
+POLL_REPLIES = 10
 
 
 @bp.before_request
@@ -121,7 +127,7 @@ def index():
 
 def _email_problem(email: OutboxEmail, store: Store, saved) -> dict | None:
     """Title and provider-aware hint for a failed email, or for a queued one whose last try failed."""
-    if email.status not in (FAILED, QUEUED) or not email.last_category or email.last_category == "ok":
+    if email.status not in (FAILED, QUEUED, BOUNCED) or not email.last_category or email.last_category == "ok":
         return None
     held = catalogue().hints.get(f"outbox_{email.last_category}")
     if held is not None:
@@ -164,7 +170,14 @@ def _timeline_context(conversation: Conversation) -> dict:
                 kinds=compose.default_templates(),
                 other_claims=conversations.other_claims(get_session(), conversation),
                 pending=pending, gone=gone, gone_minutes=gone_minutes(),
-                poll_seconds=POLL_PENDING if pending else (None if gone else POLL_LIVE))
+                poll_seconds=POLL_PENDING if pending else POLL_LIVE if not gone else _reply_poll(items))
+
+
+def _reply_poll(items) -> int | None:
+    """After the visitor left, keep looking (slowly) while an emailed reply may come back."""
+    if any(item.email is not None and item.email.status == SENT for item in items):
+        return int(current_app.config.get("INBOX_REPLY_POLL_SECONDS", POLL_REPLIES))
+    return None
 
 
 def _conversation_context(conversation: Conversation, reply_form: ReplyForm | None = None) -> dict:
@@ -188,6 +201,66 @@ def conversation_timeline(conversation_id: int):
     conversation = _own_conversation(conversation_id)
     return htmx.fragment_only("inbox/_timeline.html", url_for("inbox.conversation", conversation_id=conversation.id),
                               **_timeline_context(conversation))
+
+
+@bp.route("/unmatched", methods=("GET", "POST"))
+def unmatched_replies():
+    """Emails to the store's own reply address that answer none of its emails: file them by hand."""
+    store = current_store()
+    db = get_session()
+    if request.method == "POST":
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        email = db.get(InboundEmail, parse_id(request.form.get("email_id")) or 0)
+        target = db.get(Conversation, parse_id(request.form.get("conversation_id")) or 0)
+        if email is None or email.store_id != store.id or target is None or target.store_id != store.id:
+            abort(404)
+        try:
+            unmatched.assign(db, email, target)
+        except ValueError:
+            flash("That email is already in a conversation.", "info")
+            return redirect(url_for("inbox.unmatched_replies"))
+        flash("Filed in the conversation.", "success")
+        return redirect(url_for("inbox.conversation", conversation_id=target.id))
+    emails = unmatched.unmatched(db, store.id)
+    recent = db.exec(select(Conversation).where(Conversation.store_id == store.id)
+                     .order_by(Conversation.id.desc()).limit(100)).all()
+    return render_template("inbox/unmatched.html", emails=emails, conversations=recent, action_form=ActionForm())
+
+
+def _own_inbound(conversation: Conversation, inbound_id: int) -> InboundEmail:
+    row = get_session().get(InboundEmail, inbound_id)
+    if row is None or row.store_id != conversation.store_id or row.conversation_id != conversation.id:
+        abort(404)
+    return row
+
+
+@bp.route("/<int:conversation_id>/emails/<int:inbound_id>")
+def original(conversation_id: int, inbound_id: int):
+    """An email that came back, as it arrived: headers, text, and the HTML in a sandboxed frame."""
+    conversation = _own_conversation(conversation_id)
+    row = _own_inbound(conversation, inbound_id)
+    parts = read_original(row.raw)
+    return render_template("inbox/original.html", conversation=conversation, inbound=row, original=parts,
+                           remote_images=request.args.get("images") == "1")
+
+
+# The frame's own policy: nothing may load or run, inline styles aside (HTML mail is styled inline).
+ORIGINAL_FRAME_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:{remote}; frame-ancestors 'self'"
+
+
+@bp.route("/<int:conversation_id>/emails/<int:inbound_id>/html")
+def original_html(conversation_id: int, inbound_id: int):
+    """The sanitized HTML of an email that came back (loaded only by the sandboxed frame)."""
+    conversation = _own_conversation(conversation_id)
+    row = _own_inbound(conversation, inbound_id)
+    parts = read_original(row.raw)
+    remote = request.args.get("images") == "1"
+    html = sanitized_html(parts.html, remote_images=remote) if parts.html else ""
+    response = current_app.response_class(f"<!doctype html><meta charset=utf-8>{html}", mimetype="text/html")
+    response.headers["Content-Security-Policy"] = ORIGINAL_FRAME_POLICY.format(remote=" https:" if remote else "")
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
 
 
 @bp.route("/<int:conversation_id>/reply", methods=("POST",))
@@ -286,7 +359,8 @@ def compose_email(conversation_id: int):
         queued = enqueue(get_session(), store=store, kind=kind, recipient=contact.email, subject=email.subject,
                          body_text=email.body_text, body_html=email.body_html,
                          idempotency_key=idempotency_key,
-                         conversation=conversation, reply_to=store.reply_to, unsubscribe_url=one_click_url)
+                         conversation=conversation, reply_to=store.reply_to, unsubscribe_url=one_click_url,
+                         inbound_domain=current_app.config.get("INBOUND_DOMAIN") or None)
     except NotConfigured:
         context["send_error"] = inbox.NOT_CONFIGURED
         return _compose_page(**context)

@@ -113,9 +113,13 @@ def callback(provider: str):
     if not draft.host:
         values = drafts.preset_values(preset, store.ses_region, current_user.email)
         draft.host, draft.port, draft.security = values["host"], values["port"], values["security"]
-    grant = sign_in.connect(db, store, draft, preset, provider, tokens, secret_box(), current_user._get_current_object())
-    flash(f"Signed in with {client.provider.name} as {grant.account_email}. "
-          + ("Held emails are on their way." if back != "wizard.smtp" else "Next: test the connection."), "success")
+    connected = sign_in.connect(db, store, draft, preset, provider, tokens, secret_box(),
+                                current_user._get_current_object())
+    grant, released = connected.grant, connected.released_emails
+    next_step = ("Next: test the connection." if back == "wizard.smtp" else "")
+    if released:
+        next_step = f"{released} held email{'s go' if released != 1 else ' goes'} out now. " + next_step
+    flash(f"Signed in with {client.provider.name} as {grant.account_email}. {next_step}".strip(), "success")
     return redirect(url_for(back))
 
 

@@ -63,7 +63,8 @@ def _chat_context(store: Store, conversation: Conversation | None, **context) ->
     context.setdefault("form", VisitorForm())
     context.setdefault("message_form", ChatMessageForm(formdata=None))
     context.setdefault("slow_down", None)
-    return dict(store=store, conversation=conversation, messages=messages,
+    entries = conversations.exchange(get_session(), conversation) if conversation is not None else []
+    return dict(store=store, conversation=conversation, messages=messages, entries=entries,
                 last_id=messages[-1].id if messages else 0, **context)
 
 

@@ -1,4 +1,4 @@
-"""Replies come back: inbound emails, reply tokens per conversation, IMAP fetching per store
+"""Replies come back: inbound emails, reply tokens per conversation and per store, IMAP fetching per store
 
 Revision ID: inbound01
 Revises: oauth01
@@ -14,6 +14,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("store", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("reply_token", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+        batch_op.create_index(batch_op.f("ix_store_reply_token"), ["reply_token"], unique=True)
     with op.batch_alter_table("conversation", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reply_token", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch_op.create_index(batch_op.f("ix_conversation_reply_token"), ["reply_token"], unique=True)
@@ -49,6 +52,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_inboundemail_outbox_email_id"), ["outbox_email_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_inboundemail_received_at"), ["received_at"], unique=False)
 
+    with op.batch_alter_table("chatmessage", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("inbound_email_id", sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_chatmessage_inbound_email_id"), ["inbound_email_id"], unique=False)
+        batch_op.create_foreign_key("fk_chatmessage_inbound_email_id", "inboundemail", ["inbound_email_id"], ["id"])
+
     op.create_table(
         "imapfetching",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -81,10 +89,16 @@ def downgrade() -> None:
     with op.batch_alter_table("imapfetching", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_imapfetching_store_id"))
     op.drop_table("imapfetching")
+    with op.batch_alter_table("chatmessage", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_chatmessage_inbound_email_id"))
+        batch_op.drop_column("inbound_email_id")
     with op.batch_alter_table("inboundemail", schema=None) as batch_op:
         for column in ("received_at", "outbox_email_id", "conversation_id", "store_id"):
             batch_op.drop_index(batch_op.f(f"ix_inboundemail_{column}"))
     op.drop_table("inboundemail")
     with op.batch_alter_table("conversation", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_conversation_reply_token"))
+        batch_op.drop_column("reply_token")
+    with op.batch_alter_table("store", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_store_reply_token"))
         batch_op.drop_column("reply_token")
