@@ -52,9 +52,17 @@ def start_dev_signin(app: Flask, web_origins: list[str], **options):
 
 
 def init_app(app: Flask) -> None:
-    from wizard.commands import dns_check, outbox_worker, rotate_key, smtp_detect, smtp_test, support_agent
+    from wizard.commands import (
+        dns_check,
+        inbox_fetcher,
+        outbox_worker,
+        rotate_key,
+        smtp_detect,
+        smtp_test,
+        support_agent,
+    )
 
-    for command in (smtp_test, smtp_detect, dns_check, rotate_key, support_agent, outbox_worker):
+    for command in (smtp_test, smtp_detect, dns_check, rotate_key, support_agent, outbox_worker, inbox_fetcher):
         command.register(app)
 
     @app.cli.command("dev-mailbox")
