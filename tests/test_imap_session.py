@@ -8,8 +8,10 @@ from wizard.inbound.imap_diagnosis import answer_from_text, classify_answer
 from wizard.inbound.imap_types import ImapTarget
 from wizard.smtp.address_policy import AddressPolicy
 
-from dovecot_server import dovecot  # noqa: F401  (the fixture)
-from dovecot_server import free_port
+from dovecot_server import (
+    dovecot,  # noqa: F401  (the fixture)
+    free_port,
+)
 from failure_peers import SMTP_PASSWORD, SMTP_USERNAME
 
 

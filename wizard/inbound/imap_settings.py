@@ -87,6 +87,8 @@ def read_identity(row: ImapFetching) -> ServerIdentity:
 
 
 def _same_domain(a: str, b: str) -> bool:
+    if a == b:
+        return True  # the same server reads and sends (common for a shop's own mail server)
     if ip_literal(a) or ip_literal(b):
         return (ip_literal(a) or a) == (ip_literal(b) or b)
     left, right = organisational_domain(a), organisational_domain(b)

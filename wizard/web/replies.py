@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, request, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from wizard.catalogue import SECURITY_LABELS
@@ -54,7 +55,7 @@ class ReplyReadingForm(FlaskForm):
     enabled = BooleanField("Bring replies into HeiChat")
     host = StringField("IMAP server", validators=[Length(max=255), no_control_characters])
     port = StringField("Port", validators=[Length(max=5), no_control_characters])
-    security = SelectField("Security", choices=[(key, SECURITY_LABELS[key]) for key in DEFAULT_PORT])
+    security = SelectField("Security", choices=[SelectChoice(key, SECURITY_LABELS[key]) for key in DEFAULT_PORT])
     folder = StringField("Folder", validators=[Length(max=200), no_control_characters])
 
 
