@@ -85,13 +85,14 @@ def connect(session: Session, store: Store, draft: SmtpDraft, preset: ProviderPr
     renews that grant in place (so saved settings using it work again and
     held mail is released)."""
     email = tokens.account_email.strip()
-    grant = _matching_grant(session, store.id, provider_key, tokens)
+    host = preset.host_for_signed_in(draft.host, email)
+    grant = _matching_grant(session, store.id, provider_key, tokens, box, token_identity(host, email))
     reconnected = grant is not None
     if grant is None:
         grant = OAuthGrant(store_id=store.id, provider=provider_key, account_email=email, subject=tokens.subject,
                            access_token_encrypted="", token_binding="", expires_at=tokens.expires_at)
     old_username = draft.username.strip()
-    draft.host = preset.host_for_signed_in(draft.host, email)
+    draft.host = host
     draft.username = email
     if not draft.sender_email.strip() or draft.sender_email.strip().lower() == old_username.lower():
         draft.sender_email = email
@@ -114,10 +115,16 @@ def connect(session: Session, store: Store, draft: SmtpDraft, preset: ProviderPr
     return grant
 
 
-def _matching_grant(session: Session, store_id: int, provider_key: str, tokens: TokenSet) -> OAuthGrant | None:
+def _matching_grant(session: Session, store_id: int, provider_key: str, tokens: TokenSet, box: SecretBox,
+                    identity: ServerIdentity) -> OAuthGrant | None:
+    """The store's grant this sign-in renews: same provider and account, and
+    bound to the same host. A grant bound to another host stays as it is (the
+    saved settings may still send with it while the draft moves elsewhere)."""
     grants = session.exec(select(OAuthGrant).where(OAuthGrant.store_id == store_id,
                                                    OAuthGrant.provider == provider_key)).all()
     for grant in grants:
+        if not box.is_bound(grant.token_binding, identity):
+            continue
         same_subject = tokens.subject and grant.subject == tokens.subject
         if same_subject or grant.account_email.lower() == tokens.account_email.strip().lower():
             return grant
