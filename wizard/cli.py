@@ -54,6 +54,7 @@ def start_dev_signin(app: Flask, web_origins: list[str], **options):
 def init_app(app: Flask) -> None:
     from wizard.commands import (
         dns_check,
+        inbound_parse,
         inbox_fetcher,
         outbox_worker,
         rotate_key,
@@ -62,7 +63,8 @@ def init_app(app: Flask) -> None:
         support_agent,
     )
 
-    for command in (smtp_test, smtp_detect, dns_check, rotate_key, support_agent, outbox_worker, inbox_fetcher):
+    for command in (smtp_test, smtp_detect, dns_check, inbound_parse, rotate_key, support_agent, outbox_worker,
+                    inbox_fetcher):
         command.register(app)
 
     @app.cli.command("dev-mailbox")
