@@ -72,6 +72,7 @@ def init_app(app: Flask) -> None:
         dns_check,
         inbound_parse,
         inbound_smtp,
+        inbox_fetcher,
         outbox_worker,
         rotate_key,
         smtp_detect,
@@ -80,7 +81,7 @@ def init_app(app: Flask) -> None:
     )
 
     for command in (smtp_test, smtp_detect, dns_check, inbound_parse, rotate_key, support_agent, outbox_worker,
-                    inbound_smtp):
+                    inbound_smtp, inbox_fetcher):
         command.register(app)
 
     @app.cli.command("dev-mailbox")

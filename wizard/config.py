@@ -31,6 +31,14 @@ DEFAULTS = {
     # DNS server ("HOST:PORT") for SMTP host look-ups and DNS checks; empty
     # means the system resolver.
     "DNS_NAMESERVER": "",
+    # Reading replies from the merchant's mailbox (wizard.inbound.imap_*): the
+    # ports IMAP may use under the same address policy ("" = any), seconds per
+    # conversation, the longest IDLE before it is renewed (RFC 2177: under 30
+    # minutes) and the polling interval for servers without IDLE.
+    "IMAP_ALLOWED_PORTS": "993,143",
+    "IMAP_TIMEOUT": 15.0,
+    "IMAP_IDLE_SECONDS": 29 * 60.0,
+    "IMAP_POLL_SECONDS": 60.0,
     "DNS_TIMEOUT": 3.0,
     # Local test mailbox (aiosmtpd with STARTTLS + AUTH on loopback).
     "DEV_MAILBOX_HOST": "127.0.0.1",
@@ -92,6 +100,9 @@ ENVIRONMENT = {
     "WIZARD_RATELIMIT_STORAGE_URI": ("RATELIMIT_STORAGE_URI", str),
     "WIZARD_SMTP_ALLOWED_PORTS": ("SMTP_ALLOWED_PORTS", str),
     "WIZARD_SMTP_ALLOWED_NETWORKS": ("SMTP_ALLOWED_NETWORKS", str),
+    "WIZARD_IMAP_ALLOWED_PORTS": ("IMAP_ALLOWED_PORTS", str),
+    "WIZARD_IMAP_POLL_SECONDS": ("IMAP_POLL_SECONDS", float),
+    "WIZARD_IMAP_IDLE_SECONDS": ("IMAP_IDLE_SECONDS", float),
     "WIZARD_PUBLIC_URL": ("PUBLIC_URL", str),
     "WIZARD_TRUSTED_PROXIES": ("TRUSTED_PROXIES", str),
     "WIZARD_INBOUND_DOMAIN": ("INBOUND_DOMAIN", str),
@@ -111,7 +122,7 @@ ENVIRONMENT = {
 }
 
 
-EMPTY_ALLOWED = {"SMTP_ALLOWED_PORTS", "SMTP_ALLOWED_NETWORKS"}
+EMPTY_ALLOWED = {"SMTP_ALLOWED_PORTS", "SMTP_ALLOWED_NETWORKS", "IMAP_ALLOWED_PORTS"}
 
 
 def from_environment() -> dict:

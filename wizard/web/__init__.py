@@ -15,6 +15,7 @@ def register_blueprints(app: Flask) -> None:
         home,
         inbox,
         oauth,
+        replies,
         share,
         support,
         troubleshooting,
@@ -25,7 +26,7 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (home, auth, wizard, detect, troubleshooting, visitor, contacts, devmailbox, support, share, audit,
-                   inbox, unsubscribe, account, oauth):
+                   inbox, unsubscribe, account, oauth, replies):
         app.register_blueprint(module.bp)
 
     from wizard.catalogue.help import topic_for_category
