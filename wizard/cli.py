@@ -125,6 +125,10 @@ def init_app(app: Flask) -> None:
                        f"{inbound.host}:{inbound.port}")
         worker = start_embedded_worker(app)
         click.echo(" * Outbox worker running alongside (on SQLite, run no other worker)")
+        from wizard.commands.embedded_fetcher import start_embedded_fetcher
+
+        fetcher = start_embedded_fetcher(app)
+        click.echo(" * IMAP fetcher running alongside (for stores that turned on \"Bring replies into HeiChat\")")
         mailbox = None
         if not no_mailbox:
             mailbox = start_dev_mailbox(app, token_checker=signin.store.check_access_token if signin else None)
@@ -135,6 +139,7 @@ def init_app(app: Flask) -> None:
             # werkzeug directly: Flask ignores app.run() inside a flask command.
             run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
         finally:
+            fetcher.stop()
             worker.stop()
             if mailbox is not None:
                 mailbox.stop()
