@@ -17,6 +17,8 @@ from browser_helpers import sign_up as browser_sign_up
 
 from wizard.devmailbox.store import list_messages
 
+from oauth_helpers import CLIENT_ID, CLIENT_SECRET, PRESET_OF, configure_sign_in, xoauth2_server
+
 
 @pytest.fixture(scope="module")
 def live_signin(tmp_path_factory):
@@ -131,3 +133,59 @@ def test_cancelled_consent_comes_back_with_an_explanation(live_signin, new_page)
     # Still the password path, nothing changed.
     expect(page.locator("#password")).to_be_visible()
     expect(step(page, "smtp")).to_be_visible()
+
+
+@pytest.fixture(scope="module")
+def live_providers(tmp_path_factory, certs):
+    """The app with Google and Microsoft sign-ins pointed at the local test sign-in server's
+    Google-like and Microsoft-like flavours; SMTP to the tests' loopback servers allowed."""
+    with serve_live(tmp_path_factory.mktemp("browser-providers"), with_signin=True,
+                    SMTP_EXTRA_CA_FILE=str(certs[0]), SMTP_ALLOWED_NETWORKS="127.0.0.0/8, ::1/128",
+                    SMTP_ALLOWED_PORTS="") as app:
+        app.signin.store.register_client(CLIENT_ID, CLIENT_SECRET, [
+            app.url(f"/oauth/{key}/callback") for key in ("google", "microsoft")], "HeiChat email wizard (tests)")
+        configure_sign_in(app.app, app.signin)
+        yield app
+
+
+@pytest.mark.parametrize("provider, button, account", [
+    ("google", "Sign in with Google", "owner@fern-google.example.com"),
+    ("microsoft", "Sign in with Microsoft", "owner@fern-microsoft.example.com"),
+])
+def test_sign_in_with_a_google_like_and_a_microsoft_like_provider(live_providers, new_page, artifacts, certs,
+                                                                  provider, button, account):
+    live = live_providers
+    _context, page = new_page()
+    browser_sign_up(page, live, f"Fern {provider} Shop", account)
+    complete_pre_chat_form(page)
+    page.locator(f"input[name=provider][value={PRESET_OF[provider]}]").check()
+    page.get_by_role("button", name="Use this provider").click()
+    expect(page).to_have_url(url_is(live, "/wizard/smtp"))
+    with xoauth2_server(certs, live.signin, provider) as server:
+        # The server of this mailbox (a relay of the tests on loopback), typed before signing in.
+        page.get_by_label("SMTP Host").fill("localhost")
+        page.get_by_label("Port", exact=True).fill(str(server.port))
+        expect(page.locator("#feedback-port")).to_be_attached()
+        page.get_by_label("Sender Name").fill(SENDER_NAME)
+        page.get_by_label("Sender Name").blur()
+        page.wait_for_load_state("networkidle")
+        page.locator("#sign-in-panel").get_by_role("button", name=button).click()
+        expect(page).to_have_url(re.compile(re.escape(live.signin.url) + rf"/{provider}/"))
+        shot(page, artifacts, f"signin-{provider}-consent.png")
+        consent(page, account)
+        expect(page).to_have_url(url_is(live, "/wizard/smtp"))
+        expect(page.locator("#sign-in-panel")).to_contain_text(f"as {account}")
+        expect(page.get_by_label("SMTP Host")).to_have_value("localhost")
+        shot(page, artifacts, f"signin-{provider}-signed-in.png")
+        page.get_by_role("button", name="Save draft and continue to test").click()
+        expect(page).to_have_url(url_is(live, "/wizard/test"))
+        page.get_by_role("button", name="Test connection").click()
+        expect(page.locator("#result[data-category=ok]")).to_be_visible()
+        page.locator("#save-button").click()
+        expect(page).to_have_url(url_is(live, "/wizard/send"))
+        page.locator("#send-button").click()
+        expect(page.locator("#result[data-category=ok]")).to_be_visible()
+        # The mail server was given exactly tokens the sign-in server issued, for this account.
+        attempts = server.xoauth2_attempts
+        assert attempts and {a.username for a in attempts} == {account}
+        assert all(live.signin.store.check_access_token(account, a.token) for a in attempts)
