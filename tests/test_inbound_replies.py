@@ -15,6 +15,7 @@ from inbound_helpers import (
     inbound_server,
     outbox_row,
     reply_to_of,
+    saved_settings_for,
     send_to,
     sent_follow_up,
     store_with_conversation,
@@ -22,7 +23,7 @@ from inbound_helpers import (
 from sqlmodel import Session, select
 
 from wizard.inbound.ingest import DUPLICATE, IMPORTED, UNMATCHED, ingest
-from wizard.models import ChatMessage, SmtpSettings, Store
+from wizard.models import ChatMessage, Store
 from wizard.models.outbox import BOUNCED, SENT, Suppression
 from wizard.outbox import queue
 from wizard.outbox.messages import build_message
@@ -191,11 +192,7 @@ def test_the_merchant_sees_the_reply_in_the_timeline_and_can_open_the_original(a
 
     store_id = store_id_of(app, merchant.email)
     visitor, conversation_id = chatting
-    with Session(engine_of(app), expire_on_commit=False) as session:
-        session.add(SmtpSettings(store_id=store_id, provider="custom", host="127.0.0.1", port=2525, security="starttls",
-                                 sender_name="Blue Fern", sender_email="support@bluefern.example.com",
-                                 username="support@bluefern.example.com", password_encrypted="", fingerprint="x"))
-        session.commit()
+    saved_settings_for(app, store_id)
     email = sent_follow_up(app, store_id, conversation_id, "web-1")
     reply = gmail_style_reply(reply_to_of(app, conversation_id), email, "Lovely, thank you!")
     reply.make_alternative()
@@ -226,11 +223,7 @@ def test_another_stores_member_cannot_open_an_inbound_email(app, merchant, chatt
 
     _visitor, conversation_id = chatting
     store_id = store_id_of(app, merchant.email)
-    with Session(engine_of(app), expire_on_commit=False) as session:
-        session.add(SmtpSettings(store_id=store_id, provider="custom", host="127.0.0.1", port=2525, security="starttls",
-                                 sender_name="Blue Fern", sender_email="support@bluefern.example.com",
-                                 username="support@bluefern.example.com", password_encrypted="", fingerprint="x"))
-        session.commit()
+    saved_settings_for(app, store_id)
     email = sent_follow_up(app, store_id, conversation_id, "web-2")
     with Session(engine_of(app), expire_on_commit=False) as session:
         result = ingest(session, gmail_style_reply(reply_to_of(app, conversation_id), email, "Mine").as_bytes(),

@@ -7,10 +7,9 @@ itself knows nothing of the app's shape.
 """
 from __future__ import annotations
 
-import threading
-
 from flask import Flask
 
+from wizard.commands.background import BackgroundLoop, start_background_loop
 from wizard.oauth.clients import sign_in_clients
 from wizard.outbox.worker import default_worker_id, run_worker
 from wizard.secrets import SecretBox
@@ -19,21 +18,8 @@ from wizard.smtp.target_options import dev_mailbox_enabled, target_options_from_
 __all__ = ["EmbeddedWorker", "start_embedded_worker"]
 
 
-class EmbeddedWorker:
-    """A worker thread inside the web process; ``stop()`` ends it."""
-
-    def __init__(self, thread: threading.Thread, stop_event: threading.Event):
-        self.thread = thread
-        self.stop_event = stop_event
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the current message, hand the rest back, close connections."""
-        self.stop_event.set()
-        self.thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self.thread.is_alive()
+# The thread and its stop event (``stop()`` ends the loop after what it is doing).
+EmbeddedWorker = BackgroundLoop
 
 
 def start_embedded_worker(app: Flask, **options) -> EmbeddedWorker:
@@ -47,12 +33,6 @@ def start_embedded_worker(app: Flask, **options) -> EmbeddedWorker:
     target_options = target_options_from_config(config, dev_mailbox_enabled(config, app.debug),
                                                 instance_path=app.instance_path)
     engine = app.extensions["db_engine"]
-    stop_event = threading.Event()
     options.setdefault("worker_id", f"embedded:{default_worker_id()}")
     options.setdefault("sign_in_clients", sign_in_clients(config))
-    thread = threading.Thread(
-        target=run_worker, args=(engine, box, lambda: target_options),
-        kwargs=dict(stop_event=stop_event, **options), name="outbox-worker", daemon=True,
-    )
-    thread.start()
-    return EmbeddedWorker(thread, stop_event)
+    return start_background_loop("outbox-worker", run_worker, engine, box, lambda: target_options, **options)
