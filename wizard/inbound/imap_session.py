@@ -37,7 +37,7 @@ from imapclient.exceptions import CapabilityError, IMAPClientError
 from wizard.inbound.imap_diagnosis import answer_from_text, diagnose_answer, diagnose_exception
 from wizard.inbound.imap_transcript import ImapTranscript
 from wizard.inbound.imap_types import ImapAnswer, ImapFailure, ImapTarget, StageRecord
-from wizard.smtp.lookup import resolve, resolve_with_nameserver
+from wizard.smtp.lookup import connect_first, first_refusal, resolve, resolve_with_nameserver
 from wizard.smtp.session import fetch_presented_certificate
 from wizard.smtp.session import xoauth2_initial_response as xoauth2_response
 from wizard.smtp.tls import tls_context, wrap_verified
@@ -201,25 +201,11 @@ class ImapSession:
     def _connect(self) -> str:
         # Every resolved address is checked first; the socket then goes to a
         # checked address, never through a second look-up.
-        policy = self.target.address_policy
-        if policy is not None:
-            for *_ignored, address in self.addresses:
-                refusal = policy.address_refusal(address[0], address[1])
-                if refusal:
-                    raise Refused(refusal.replace("the SMTP host", "the IMAP host"))
-        last_error: OSError | None = None
-        for family, kind, proto, _name, address in self.addresses:
-            sock = socket.socket(family, kind, proto)
-            sock.settimeout(self.budget())
-            try:
-                sock.connect(address)
-            except OSError as exc:
-                sock.close()
-                last_error = exc
-                continue
-            self.sock = sock
-            return f"{address[0]} port {address[1]}"
-        raise last_error or OSError("no address to connect to")
+        refusal = first_refusal(self.addresses, self.target.address_policy)
+        if refusal:
+            raise Refused(refusal.replace("the SMTP host", "the IMAP host"))
+        self.sock, address = connect_first(self.addresses, self.budget)
+        return f"{address[0]} port {address[1]}"
 
     def _implicit_tls(self) -> str:
         target = self.target

@@ -1,8 +1,9 @@
-"""Resolving an SMTP host once, with a deadline, before any socket is opened.
+"""Resolving a mail host once, with a deadline, before any socket is opened.
 
-Both functions return ``getaddrinfo``-shaped tuples, so the session checks
-every address against the address policy and then connects to a checked
-one, never through a second look-up.
+Both resolvers return ``getaddrinfo``-shaped tuples, so a session (SMTP or
+IMAP) checks every address against the address policy (``first_refusal``)
+and then connects to a checked one (``connect_first``), never through a
+second look-up.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import dns.resolver
 
 from wizard.dns.resolver import parse_nameserver
 
-__all__ = ["resolve", "resolve_with_nameserver"]
+__all__ = ["resolve", "resolve_with_nameserver", "first_refusal", "connect_first"]
 
 # Look-ups run on long-lived threads: ``getaddrinfo`` has no deadline of its
 # own, and starting a thread per look-up costs more than the look-up itself.
@@ -68,3 +69,31 @@ def resolve_with_nameserver(nameserver: str, host: str, port: int, timeout: floa
     if not addresses:
         raise socket.gaierror(socket.EAI_NODATA, f"{host} has no address records")
     return addresses
+
+
+def first_refusal(addresses: list[tuple], policy) -> str | None:
+    """Why ``policy`` refuses one of the resolved ``addresses`` (None: all allowed, or no policy)."""
+    if policy is None:
+        return None
+    for *_ignored, address in addresses:
+        refusal = policy.address_refusal(address[0], address[1])
+        if refusal:
+            return refusal
+    return None
+
+
+def connect_first(addresses: list[tuple], timeout) -> tuple[socket.socket, tuple]:
+    """A socket connected to the first of ``addresses`` that answers, and that
+    address; ``timeout()`` gives each attempt's time. Raises the last ``OSError``."""
+    last_error: OSError | None = None
+    for family, kind, proto, _name, address in addresses:
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(timeout())
+        try:
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+            continue
+        return sock, address
+    raise last_error or OSError("no address to connect to")

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 
 from wizard.smtp.diagnosis import Failure, diagnose_exception, diagnose_reply
-from wizard.smtp.lookup import resolve, resolve_with_nameserver
+from wizard.smtp.lookup import connect_first, first_refusal, resolve, resolve_with_nameserver
 from wizard.smtp.tls import presented_certificate, wrap_verified
 from wizard.smtp.transcript import Transcript
 from wizard.smtp.types import Reply, SmtpTarget, StageRecord, reply_from
@@ -221,32 +221,14 @@ class SmtpSession:
             self.addresses = resolve(target.host, target.port, self.budget())
         return ", ".join(sorted({a[4][0] for a in self.addresses}))
 
-    def _check_policy(self) -> None:
-        policy = self.target.address_policy
-        if policy is None:
-            return
-        for *_ignored, address in self.addresses:
-            refusal = policy.address_refusal(address[0], address[1])
-            if refusal:
-                raise Refused(refusal)
-
     def _connect(self) -> str:
         # Every resolved address is checked first; the socket then goes to a
         # checked address, never through a second look-up.
-        self._check_policy()
-        last_error: OSError | None = None
-        for family, kind, proto, _name, address in self.addresses:
-            sock = socket.socket(family, kind, proto)
-            sock.settimeout(self.budget())
-            try:
-                sock.connect(address)
-            except OSError as exc:
-                sock.close()
-                last_error = exc
-                continue
-            self.client.sock = sock
-            return f"{address[0]} port {address[1]}"
-        raise last_error or OSError("no address to connect to")
+        refusal = first_refusal(self.addresses, self.target.address_policy)
+        if refusal:
+            raise Refused(refusal)
+        self.client.sock, address = connect_first(self.addresses, self.budget)
+        return f"{address[0]} port {address[1]}"
 
     def _wrap(self) -> None:
         """Verified TLS on the connection; a certificate that fails verification
