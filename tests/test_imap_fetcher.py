@@ -228,3 +228,43 @@ def _save_other(merchant, server) -> None:
     assert response.status_code == 302
     assert 'data-category="ok"' in run_connection_test(merchant).get_data(as_text=True)
     assert merchant.post("/wizard/save").status_code == 302
+
+
+def test_bounces_and_out_of_office_replies_fetched_over_imap(app, merchant, replying, dovecot):  # noqa: F811
+    """Gmail and Microsoft 365 accept at RCPT and bounce later by email, into the merchant's mailbox:
+    the fetcher finds the report, marks the email bounced and suppresses the address; an
+    out-of-office reply is a note that never makes the conversation await an answer."""
+    from wizard.models.outbox import BOUNCED, OutboxEmail, Suppression
+
+    our_id = replying["our_id"]
+    away = gmail_reply(our_id, "I am away until Monday.", "<oof-1@mail.example.com>").replace(
+        b"Subject: Re:", b"Auto-Submitted: auto-replied\r\nSubject: Automatic reply: Re:")
+    append(dovecot, away)
+    fetch_once(app)
+    (note,) = inbound(app)
+    assert note.kind == "auto_reply"
+    authors = [author for author, _body in chat_bodies(app, replying["conversation_id"])]
+    assert authors[-1] != "visitor" or "I am away" not in chat_bodies(app, replying["conversation_id"])[-1][1]
+    page = merchant.get("/inbox?awaiting=1").get_data(as_text=True)
+    assert "I am away until Monday." not in page
+
+    report = (
+        "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\n"
+        f"To: {SMTP_USERNAME}\r\nSubject: Delivery Status Notification (Failure)\r\n"
+        "Message-ID: <dsn-1@mx.google.com>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\r\n\r\n'
+        "--b1\r\nContent-Type: text/plain\r\n\r\nAddress not found: ada@example.com\r\n\r\n"
+        "--b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; googlemail.com\r\n\r\n"
+        "Final-Recipient: rfc822; ada@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550-5.1.1 The email account that you tried to reach does not exist.\r\n\r\n"
+        "--b1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {our_id}\r\nTo: ada@example.com\r\nSubject: Your chat with Blue Fern Shop\r\n\r\n--b1--\r\n"
+    ).encode()
+    append(dovecot, report)
+    fetch_once(app)
+    with Session(app.extensions["db_engine"]) as session:
+        email = session.exec(select(OutboxEmail).where(OutboxEmail.message_id == our_id)).one()
+        assert email.status == BOUNCED and email.last_category == "recipient_rejected"
+        suppressed = session.exec(select(Suppression).where(Suppression.store_id == replying["store_id"])).one()
+        assert (suppressed.email, suppressed.reason) == ("ada@example.com", "hard_bounce")
+    assert [row.kind for row in inbound(app)] == ["auto_reply", "bounce"]
