@@ -302,7 +302,7 @@ def test_550_after_data_fails_with_category_and_retry_now_sends_it(app, starttls
     assert rows(app)[0].status == SENT and received_ids(starttls_server) == Counter({email.message_id: 1})
 
 
-def test_550_at_recipient_suppresses_the_address_for_reminders(app, certs):
+def test_550_at_recipient_suppresses_the_address(app, certs):
     with start_test_server("starttls", username=SMTP_USERNAME, password=SMTP_PASSWORD, cert=certs[0], key=certs[1],
                            rcpt_reply="550 5.1.1 The email account that you tried to reach does not exist") as server:
         store_id = make_store(app, server)
@@ -317,8 +317,10 @@ def test_550_at_recipient_suppresses_the_address_for_reminders(app, certs):
     with pytest.raises(queue.SuppressedAddress) as refused:
         queue_email(app, store_id, "reminder-bounce", kind="reminder", recipient="gone.visitor@example.com")
     assert refused.value.reason == "hard_bounce" and "bounced" in str(refused.value)
-    # A support reply to the same address is still the merchant's call.
-    assert queue_email(app, store_id, "support-bounce", kind="support_reply", recipient="gone.visitor@example.com")
+    # The address does not exist: no kind of email goes there any more (the inbox says why before writing).
+    for kind in ("follow_up", "support_reply", "order_update"):
+        with pytest.raises(queue.SuppressedAddress):
+            queue_email(app, store_id, f"{kind}-bounce", kind=kind, recipient="gone.visitor@example.com")
 
 
 def test_unsubscribe_is_recorded_once_and_honoured(app, starttls_server):

@@ -20,7 +20,7 @@ from wizard.db import get_session
 from wizard.inbound import unmatched
 from wizard.inbound.original import read_original, sanitized_html
 from wizard.models import Contact, Conversation, Store, utcnow
-from wizard.models.inbound import InboundEmail
+from wizard.models.inbound import ImapFetching, InboundEmail
 from wizard.models.outbox import BOUNCED, FAILED, QUEUED, SENDING, SENT, EmailTemplate, OutboxEmail
 from wizard.outbox import compose
 from wizard.outbox.queue import NotConfigured, SuppressedAddress, as_utc, enqueue, retry_now, suppression_for
@@ -174,10 +174,18 @@ def _timeline_context(conversation: Conversation) -> dict:
 
 
 def _reply_poll(items) -> int | None:
-    """After the visitor left, keep looking (slowly) while an emailed reply may come back."""
-    if any(item.email is not None and item.email.status == SENT for item in items):
-        return int(current_app.config.get("INBOX_REPLY_POLL_SECONDS", POLL_REPLIES))
-    return None
+    """After the visitor left, keep looking (slowly) while an emailed reply may come back:
+    an email was sent, and replies reach HeiChat (a reply address, or the store's mailbox over IMAP)."""
+    if not any(item.email is not None and item.email.status == SENT for item in items):
+        return None
+    if not current_app.config.get("INBOUND_DOMAIN") and not _reads_mailbox(current_store().id):
+        return None
+    return int(current_app.config.get("INBOX_REPLY_POLL_SECONDS", POLL_REPLIES))
+
+
+def _reads_mailbox(store_id: int) -> bool:
+    fetching = get_session().exec(select(ImapFetching).where(ImapFetching.store_id == store_id)).first()
+    return fetching is not None and fetching.enabled
 
 
 def _conversation_context(conversation: Conversation, reply_form: ReplyForm | None = None) -> dict:
