@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import choose_other, enable_prechat, prepare, start_chat
 
 from conftest import run_connection_test, smtp_form
 from dns_server import DnsTestServer
 from failure_peers import SMTP_PASSWORD
+from helpers import choose_other, enable_prechat, prepare, start_chat
 
 
 def choose(merchant, provider: str):
@@ -249,9 +249,8 @@ def test_the_test_email_reads_as_english():
 # -- 12, 14: customer pages and the support address ------------------------------------------------------
 
 def test_customer_pages_carry_the_store_name_not_the_merchant_app(app, client):
-    from helpers import CHAT
-
     from conftest import sign_up
+    from helpers import CHAT
 
     merchant = sign_up(client)
     enable_prechat(merchant)

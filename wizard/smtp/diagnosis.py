@@ -10,7 +10,6 @@ have its own title and hints for one (``[category.<name>.auth.<method>]``).
 from __future__ import annotations
 
 import re
-
 import smtplib
 import socket
 import ssl
