@@ -146,6 +146,18 @@ def test_a_port_outside_the_allowed_list_is_a_port_problem_everywhere(app, merch
     assert "Fix first" in page and 'data-code="port_not_allowed"' in page
 
 
+def test_the_probe_records_a_refused_port_as_a_port_problem(starttls_server):
+    from wizard.smtp.address_policy import AddressPolicy
+    from wizard.smtp.probe import probe_smtp
+    from wizard.smtp.types import SmtpTarget
+
+    policy = AddressPolicy.from_config("587", "127.0.0.0/8")
+    result = probe_smtp(SmtpTarget(host="127.0.0.1", port=starttls_server.port, security="starttls", username="u",
+                                   password="p", timeout=2.0, address_policy=policy))
+    assert (result.ok, result.category) == (False, "port_not_allowed")
+    assert starttls_server.messages == []
+
+
 def test_library_error_text_goes_to_the_transcript(merchant, certs):
     enable_prechat(merchant)
     choose_other(merchant)

@@ -156,21 +156,25 @@ def set_server(draft: SmtpDraft, box: SecretBox, **fields: str) -> bool:
     return keep_password_bound(draft, box)
 
 
+def default_sender_name(store: Store) -> str:
+    """What a new draft's Sender Name starts as: a real value to keep or change, not a placeholder."""
+    return f"{store.name} Support"[:70]
+
+
 def apply_provider(session: Session, store: Store, preset: ProviderPreset, region: str | None, member_email: str,
                    box: SecretBox) -> None:
     """Record the chosen provider and pre-fill the draft's connection fields.
 
-    The sender fields stay as they were (a first visit gets the store's name
-    as the sender name): they belong to the merchant, not to the provider.
+    The sender fields stay as they were: they belong to the merchant, not to
+    the provider.
     A stored password belongs to its provider: another provider drops it, and
     the password field says why.
     """
     changed = store.provider != preset.key or store.ses_region != region
     store.provider = preset.key
     store.ses_region = region if preset.host_template else None
-    draft = get_draft(session, store) or SmtpDraft(store_id=store.id, sender_email=member_email)
-    if not draft.sender_name:
-        draft.sender_name = clean_for_storage(f"{store.name} Support"[:70])
+    draft = get_draft(session, store) or SmtpDraft(store_id=store.id, sender_email=member_email,
+                                                   sender_name=default_sender_name(store))
     if changed and draft.password_encrypted and not signed_in(draft):
         draft.password_encrypted = draft.password_binding = None
         draft.password_notice = PROVIDER_CHANGED

@@ -129,8 +129,6 @@ def provider():
 
 # The fields a one-click fix may set (``Finding.fix_field``).
 FIXABLE = ("host", "port", "security")
-# Empty fields are not scolded on arrival; they are once the merchant submits.
-EMPTY_FIELD_CODES = ("required", "password_required")
 
 
 def smtp_findings(typed: dict[str, str], draft) -> list:
@@ -191,8 +189,11 @@ def smtp():
         flash("Some fields need fixing — see the messages next to them.", "error")
         return step("smtp", push=True, **smtp_context(drafts.draft_form(draft), findings, draft, form))
     values = drafts.draft_form(draft)
-    # A returning merchant sees where they stand; empty fields are only flagged after a submit.
-    findings = [f for f in smtp_findings(values, draft) if f.code not in EMPTY_FIELD_CODES] if draft else []
+    # A fresh form (its sender name as pre-filled) shows no errors yet; a returning merchant sees where they stand.
+    fresh = draft is None or not draft.sender_email or (
+        draft.sender_name in ("", drafts.default_sender_name(store)) and not draft.password_encrypted
+        and not draft.password_notice)
+    findings = [] if fresh else smtp_findings(values, draft)
     return step("smtp", **smtp_context(values, findings, draft, form))
 
 
