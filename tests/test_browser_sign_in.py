@@ -38,6 +38,8 @@ def send_test_email(page, live, email: str) -> None:
     page.goto(live.url("/wizard/send"))
     expect(page.get_by_label("Send the test email to")).to_have_value(email)
     page.locator("#send-button").click()
+    # Step 5 shows the last send on arrival (issue 13): wait for this send's own result.
+    expect(page).to_have_url(re.compile(r"/wizard/send\?sent=\d+$"))
 
 
 def test_newcomer_signs_in_tests_saves_and_sends(live_signin, new_page, artifacts):

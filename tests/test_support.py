@@ -197,7 +197,10 @@ def test_send_to_support_partial_only_for_failed_finished_tests(app, merchant, s
                    stage="data", category="sender_rejected")
     with app.test_request_context("/wizard/test", base_url="https://wizard.heichat.example"):
         shown = render_template("support/_send_to_support.html", record=failed)
-        hidden = [render_template("support/_send_to_support.html", record=r) for r in (ok, running, send, None)]
+        hidden = [render_template("support/_send_to_support.html", record=r) for r in (ok, running, None)]
+        # A failed test email (issue 13): the same help as a failed test, pointing at the store's view.
+        for_send = render_template("support/_send_to_support.html", record=send)
+    assert f'value="https://wizard.heichat.example/support/stores/{send.store_id}"' in for_send
     assert f'value="https://wizard.heichat.example/support/tests/{failed.id}"' in shown
     assert "readonly" in shown and "Send this to HeiChat support" in shown
     assert all(not html.strip() for html in hidden)

@@ -82,6 +82,8 @@ DEFAULTS = {
     # Seconds for each request to a sign-in provider (discovery, token, revocation).
     "OAUTH_HTTP_TIMEOUT": 10.0,
     # The local test sign-in server that `serve` runs in development mode (port 0: any free one).
+    # Where the help texts send merchants with a question (WIZARD_SUPPORT_EMAIL); empty: no address shown.
+    "SUPPORT_EMAIL": "",
     "DEV_SIGNIN_HOST": "127.0.0.1",
     "DEV_SIGNIN_PORT": 8026,
 }
@@ -104,6 +106,7 @@ ENVIRONMENT = {
     "WIZARD_IMAP_POLL_SECONDS": ("IMAP_POLL_SECONDS", float),
     "WIZARD_IMAP_IDLE_SECONDS": ("IMAP_IDLE_SECONDS", float),
     "WIZARD_PUBLIC_URL": ("PUBLIC_URL", str),
+    "WIZARD_SUPPORT_EMAIL": ("SUPPORT_EMAIL", str),
     "WIZARD_TRUSTED_PROXIES": ("TRUSTED_PROXIES", str),
     "WIZARD_INBOUND_DOMAIN": ("INBOUND_DOMAIN", str),
     "WIZARD_INBOUND_SMTP_HOST": ("INBOUND_SMTP_HOST", str),

@@ -104,6 +104,23 @@ def default_templates() -> dict[str, TemplateText]:
             for kind in KINDS}
 
 
+# A line of a default template that is an instruction to the merchant ("[Write your answer here.]").
+PROMPT_LINE = re.compile(r"^\[[^\[\]\n]+\]$", re.MULTILINE)
+
+
+def template_prompts() -> tuple[str, ...]:
+    """Every instruction line of the default templates: text meant to be replaced, never sent."""
+    found = (m.group(0) for t in default_templates().values() for m in PROMPT_LINE.finditer(t.body))
+    return tuple(dict.fromkeys(found))
+
+
+def prompts_left(body: str) -> list[Problem]:
+    """A problem for each template instruction still in ``body``: sending waits until it is replaced."""
+    lines = {line.strip() for line in normalise(body).split("\n")}
+    return [Problem("body", "prompt_left", f"Replace “{prompt}” with your own words before sending.")
+            for prompt in template_prompts() if prompt in lines]
+
+
 def placeholders(kind: str) -> tuple[str, ...]:
     """The placeholders a template of ``kind`` may use."""
     return COMMON_PLACEHOLDERS + (ORDER_PLACEHOLDERS if kind == "order_update" else ())

@@ -71,9 +71,12 @@ def preset_values(preset: ProviderPreset, region: str | None, member_email: str)
 
 # -- the stored password and the server it is bound to -------------------------------
 
+# Another provider was chosen: its password is another one, even on the same server.
+PROVIDER_CHANGED = "provider_changed"
 # The hint code (hints.toml) the password field shows for each reason a stored
 # password cannot be used.
-PASSWORD_NOTICES = {SERVER_CHANGED: "password_server_changed", UNREADABLE: "password_unreadable"}
+PASSWORD_NOTICES = {SERVER_CHANGED: "password_server_changed", UNREADABLE: "password_unreadable",
+                    PROVIDER_CHANGED: "password_provider_changed"}
 
 
 def draft_identity(draft: SmtpDraft) -> ServerIdentity:
@@ -153,17 +156,28 @@ def set_server(draft: SmtpDraft, box: SecretBox, **fields: str) -> bool:
     return keep_password_bound(draft, box)
 
 
+def default_sender_name(store: Store) -> str:
+    """What a new draft's Sender Name starts as: a real value to keep or change, not a placeholder."""
+    return f"{store.name} Support"[:70]
+
+
 def apply_provider(session: Session, store: Store, preset: ProviderPreset, region: str | None, member_email: str,
                    box: SecretBox) -> None:
     """Record the chosen provider and pre-fill the draft's connection fields.
 
     The sender fields stay as they were: they belong to the merchant, not to
-    the provider. A stored password stays only while the server is the same.
+    the provider.
+    A stored password belongs to its provider: another provider drops it, and
+    the password field says why.
     """
     changed = store.provider != preset.key or store.ses_region != region
     store.provider = preset.key
     store.ses_region = region if preset.host_template else None
-    draft = get_draft(session, store) or SmtpDraft(store_id=store.id, sender_email=member_email)
+    draft = get_draft(session, store) or SmtpDraft(store_id=store.id, sender_email=member_email,
+                                                   sender_name=default_sender_name(store))
+    if changed and draft.password_encrypted and not signed_in(draft):
+        draft.password_encrypted = draft.password_binding = None
+        draft.password_notice = PROVIDER_CHANGED
     if changed and signed_in(draft):
         # A sign-in belongs to its provider: another provider starts from its own login.
         draft.auth_method, draft.oauth_grant_id, draft.password_notice = "password", None, None

@@ -47,6 +47,12 @@ def draft_passed_test(session: Session, store: Store, draft: SmtpDraft | None, b
     return passed is not None
 
 
+def test_matches_draft(test: ConnectionTest | None, draft: SmtpDraft | None, box: SecretBox) -> bool:
+    """Whether ``test`` was run with the draft's current settings (password or sign-in included).
+    A result that does not match is shown as one "for earlier settings"."""
+    return test is not None and draft is not None and test.fingerprint == draft_fingerprint(draft, box)
+
+
 def save_settings(session: Session, store: Store, draft: SmtpDraft, box: SecretBox, tested: bool) -> SmtpSettings:
     """Copy a valid draft to the saved settings (re-encrypting the password)."""
     saved = get_saved(session, store) or SmtpSettings(store_id=store.id, provider="", host="", port=0, security="",

@@ -52,7 +52,8 @@ def progress(session: Session, store: Store, catalogue: Catalogue, box: SecretBo
             "pre-chat-form": prechat_ready(store),
             "provider": catalogue.get(store.provider) is not None,
             "smtp": draft is not None and bool(draft.host) and not has_errors(check_draft(draft, catalogue, box)),
-            "test": saved is not None,
+            # Saved without a passing test is not done: the merchant still has to test.
+            "test": saved is not None and saved.tested,
             "send": sent is not None,
         }
     )

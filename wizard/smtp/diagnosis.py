@@ -9,6 +9,7 @@ have its own title and hints for one (``[category.<name>.auth.<method>]``).
 """
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
@@ -190,6 +191,22 @@ def explain(category: str, provider_key: str | None, values: dict, *, auth: str 
     entry = entry.get("auth", {}).get(auth, entry)
     hint = entry.get("providers", {}).get(provider_key or "", entry["hint"])
     return entry["title"], hint.format_map(LenientValues(values))
+
+
+# What Python's socket and ssl modules say in their own terms ("[Errno 111] Connection
+# refused", "[SSL: WRONG_VERSION_NUMBER] … (_ssl.c:1006)"): kept for the transcript.
+LIBRARY_TEXT = re.compile(r"\[Errno -?\d+\]|\[SSL[:\]]|_ssl\.c:\d+|^\[|Errno \d+")
+
+
+def is_library_text(detail: str) -> bool:
+    """Whether a stage detail is a library's raw error text rather than words written for the merchant."""
+    return bool(detail) and bool(LIBRARY_TEXT.search(detail))
+
+
+def category_title(category: str) -> str:
+    """A failure category in plain words (its diagnosis title), for lists that show many outcomes."""
+    entry = diagnosis_data()["category"].get(category)
+    return entry["title"] if entry else "Something unexpected went wrong"
 
 
 def stage_label(stage: str) -> str:

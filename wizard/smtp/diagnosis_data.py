@@ -17,7 +17,7 @@ CATEGORIES = (
     "tls_on_plain_port", "certificate_invalid", "tls_failed", "starttls_unsupported",
     "auth_unsupported", "auth_failed", "app_password_required", "smtp_auth_disabled",
     "sender_rejected", "recipient_rejected", "message_rejected", "temporary_failure",
-    "connection_dropped", "unexpected",
+    "connection_dropped", "unexpected", "port_not_allowed",
 )
 DATA_FILE = Path(__file__).resolve().parent.parent / "catalogue" / "diagnosis.toml"
 

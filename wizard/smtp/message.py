@@ -19,6 +19,12 @@ def sender_address(name: str, email: str) -> Address:
     return Address(display_name=fold_header(name), username=local, domain=domain)
 
 
+def possessive(name: str) -> str:
+    """"Lumen Candles'", "Blue Fern's": English possessive of a name."""
+    name = name.strip()
+    return f"{name}'" if name.endswith(("s", "S")) else f"{name}'s"
+
+
 def build_test_email(*, sender_name: str, sender_email: str, recipient: str, store_name: str, provider_name: str) -> EmailMessage:
     """The real test email of step 5: tells the reader what to check."""
     message = EmailMessage()
@@ -30,7 +36,7 @@ def build_test_email(*, sender_name: str, sender_email: str, recipient: str, sto
     message["Message-ID"] = make_msgid(domain=sender_email.rpartition("@")[2] or None)
     body = (
         f"Hello,\n\n"
-        f"this is the test email from {store_name}'s HeiChat email set-up, sent through {provider_name}.\n\n"
+        f"This is a test email from {possessive(store_name)} HeiChat email set-up, sent through {provider_name}.\n\n"
         f"Please check three things:\n"
         f"  1. It arrived in the inbox — if you found it in the spam or junk folder, the sending domain\n"
         f"     probably needs SPF, DKIM and DMARC records.\n"

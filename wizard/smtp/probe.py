@@ -118,7 +118,8 @@ def probe_smtp(
         session.record("connect", time.monotonic(), False, None, str(refused))
         _quit(session)
         return ProbeResult(
-            ok=False, stage="connect", category="connection_refused", detail=str(refused), reply=None,
+            ok=False, stage="connect", category="port_not_allowed" if refused.kind == "port" else "connection_refused",
+            detail=str(refused), reply=None,
             stages=session.stages, transcript=session.transcript.lines, elapsed_ms=session.elapsed_ms(),
             refusal=str(refused),
         )

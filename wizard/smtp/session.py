@@ -83,7 +83,12 @@ MECHANISMS_FOR_AUTH: dict[str, tuple[str, ...]] = {
 
 
 class Refused(Exception):
-    """The address policy refused the target before anything was sent to it."""
+    """The address policy refused the target before anything was sent to it.
+    ``kind`` says what it refused: "port" (a port outside the allowed list) or "address"."""
+
+    def __init__(self, message: str, kind: str = "address"):
+        super().__init__(message)
+        self.kind = kind
 
 
 class StageFailed(Exception):
@@ -199,7 +204,7 @@ class SmtpSession:
         policy = target.address_policy
         refusal = policy.port_refusal(target.port) if policy is not None else None
         if refusal:
-            raise Refused(refusal)
+            raise Refused(refusal, kind="port")
         self.stage("dns", self._dns)
         self.stage("connect", self._connect)
         if target.security == "ssl":

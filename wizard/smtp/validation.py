@@ -20,7 +20,7 @@ from wizard.catalogue import (
     Catalogue,
     ProviderPreset,
 )
-from wizard.catalogue.hints import render_hint
+from wizard.catalogue.hints import render_fix, render_hint
 from wizard.smtp.header_text import HEADER_BREAKING_CLASS
 from wizard.smtp.hosts import SCHEME, bare_host, ip_literal, is_hostname, nearest_known_host
 
@@ -61,6 +61,10 @@ class Finding:
     code: str
     level: str  # error | hint
     text: str
+    # The one-click fix, when the finding knows the right value: set ``fix_field`` to ``fix_value``.
+    fix_field: str = ""
+    fix_value: str = ""
+    fix_label: str = ""
 
     @property
     def is_error(self) -> bool:
@@ -98,8 +102,10 @@ class _Checker:
         self.broken: set[str] = set()  # fields whose basic shape is wrong
 
     def add(self, field: str, code: str, **params) -> None:
-        level, text = render_hint(self.catalogue.hints, code, self.preset, self._params(field, params))
-        self.findings.append(Finding(field, code, level, text))
+        merged = self._params(field, params)
+        level, text = render_hint(self.catalogue.hints, code, self.preset, merged)
+        fix = render_fix(self.catalogue.hints, code, merged) or ("", "", "")
+        self.findings.append(Finding(field, code, level, text, *fix))
         if level == "error":
             self.broken.add(field)
 
@@ -170,6 +176,7 @@ class _Checker:
             self.add(
                 "port",
                 "port_security_mismatch",
+                expected=expected,
                 expected_security=SECURITY_LABELS[expected],
                 security_label=SECURITY_LABELS[security],
                 other_port=other_port,
@@ -208,7 +215,9 @@ class _Checker:
             return None
         literal = ip_literal(raw)
         if literal is not None:
-            self.add("host", "host_is_ip")
+            # The local test mailbox is an address by design (its certificate says so).
+            if self.preset is None or self.preset.key != LOCAL_KEY:
+                self.add("host", "host_is_ip")
             return None
         if re.fullmatch(r"[^:]+:\d+", raw):
             self.add("host", "host_has_port", suggestion=raw.split(":")[0])
@@ -339,9 +348,14 @@ class _Checker:
         if self.preset.sender_rule == "mailbox":
             if self.ok("username") and "@" in username and username.lower() != sender.lower():
                 self.add("sender_email", "sender_alias_send_as")
-        elif self.preset.sender_rule == "verified":
+        free_mailbox = domain in self.catalogue.free_mail_domains
+        if free_mailbox and self.preset.kind == "service":
+            # Verifying the address cannot help: the service can never send as that domain.
+            self.add("sender_email", "sender_free_mailbox_service", domain=domain)
+            return
+        if self.preset.sender_rule == "verified":
             self.add("sender_email", "sender_verified_required", domain=domain)
-        if domain in self.catalogue.free_mail_domains:
+        if free_mailbox:
             self.add("sender_email", "sender_free_mailbox", domain=domain)
 
     def password(self) -> None:

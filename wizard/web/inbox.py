@@ -361,6 +361,8 @@ def compose_email(conversation_id: int):
         kind, form.subject.data or "", form.body.data or "", _compose_values(store, conversation, form),
         max_body_chars=max_body_chars(), unsubscribe_url=footer_url)
     context["preview"] = email
+    if email is not None and request.form.get("action") == "send":
+        problems = compose.prompts_left(form.body.data or "")  # a template's instruction is never sent
     if problems or request.form.get("action") != "send":
         return _compose_page(problem_list=problems, **context)
     try:

@@ -28,14 +28,17 @@ def explanation(record, provider_key: str | None) -> dict | None:
     if record is None or record.ok or getattr(record, "status", "finished") != "finished":
         return None
     if getattr(record, "refusal", None):
-        return {"title": "HeiChat will not connect to this address", "hint": record.refusal,
-                "anchor": topic_for_category(record.category)}
+        title = ("This port is not allowed here" if record.category == "port_not_allowed"
+                 else "HeiChat will not connect to this address")
+        return {"title": title, "hint": record.refusal, "anchor": topic_for_category(record.category)}
     username = getattr(record, "username", None)
-    if username is None:  # a test email: it logged in with the saved settings' account
+    server = record
+    if username is None:  # a test email: it used the saved settings' server and account
         saved = drafts.get_saved(get_session(), get_session().get(Store, record.store_id))
         username = saved.username if saved is not None else ""
+        server = saved
     title, hint = explain(record.category, provider_key, {
-        "host": getattr(record, "host", ""), "port": getattr(record, "port", ""),
+        "host": getattr(server, "host", ""), "port": getattr(server, "port", ""),
         "username": username,
         "sender": getattr(record, "sender_email", getattr(record, "sender", "")),
         "greeting_timeout": f"{float(current_app.config['SMTP_GREETING_TIMEOUT']):g}",

@@ -15,8 +15,10 @@ from wizard.db import get_engine, get_session
 from wizard.models import ConnectionTest, SmtpDraft, Store
 from wizard.secrets import SERVER_CHANGED, UNREADABLE, SecretError
 from wizard.setup import connection_tests, drafts, saving, steps, targets
+from wizard.setup.live_checks import with_installation_checks
 from wizard.setup.sign_in import SignInNeeded, TokenUnavailable
 from wizard.smtp.diagnosis import stage_label
+from wizard.smtp.hosts import nearest_known_host
 from wizard.smtp.probe import planned_stages
 from wizard.smtp.validation import FIELDS, LABELS, by_field, has_errors
 from wizard.web import form_data, htmx
@@ -125,6 +127,26 @@ def provider():
 
 # -- step 3 --------------------------------------------------------------------------
 
+# The fields a one-click fix may set (``Finding.fix_field``).
+FIXABLE = ("host", "port", "security")
+
+
+def smtp_findings(typed: dict[str, str], draft) -> list:
+    """Every message for step 3's values: the field checks and this installation's (port policy, DNS)."""
+    store = current_store()
+    findings = drafts.check_values(store.provider or "", typed, draft, secret_box(), catalogue())
+    return with_installation_checks(findings, typed, store.provider or "", catalogue(), target_options())
+
+
+def _fixed(typed: dict[str, str]) -> tuple[dict[str, str], str | None]:
+    """The form values with the one-click fix the merchant pressed applied, and what it did."""
+    field, _, value = request.form.get("fix", "").partition("=")
+    if field not in FIXABLE or not value:
+        return typed, None
+    label = LABELS[field]
+    shown = SECURITY_LABELS.get(value, value) if field == "security" else value
+    return {**typed, field: value}, f"{label} is now {shown}."
+
 def smtp_context(values: dict[str, str], findings, draft, form) -> dict:
     store = current_store()
     db = get_session()
@@ -152,9 +174,14 @@ def smtp():
     form = SmtpForm()
     draft = drafts.get_draft(db, store)
     if request.method == "POST" and form.validate_on_submit():
-        typed = form_data()
+        typed, fixed = _fixed(form_data())
         draft = drafts.update_draft(db, store, typed, box)
-        findings = drafts.check_values(store.provider, typed, draft, box, catalogue())
+        findings = smtp_findings(typed, draft)
+        if fixed:
+            # A one-click fix changes one field and stays on the step: the merchant sees the result.
+            _audit("settings.changed", step="smtp", fix=request.form.get("fix", "")[:300])
+            flash(fixed, "success")
+            return step("smtp", **smtp_context(drafts.draft_form(draft), findings, draft, form))
         _audit("settings.changed", step="smtp", host=draft.host[:255], port=draft.port[:10], security=draft.security[:10],
                username=draft.username[:254], sender_email=draft.sender_email[:254])
         if not has_errors(findings):
@@ -162,8 +189,11 @@ def smtp():
         flash("Some fields need fixing — see the messages next to them.", "error")
         return step("smtp", push=True, **smtp_context(drafts.draft_form(draft), findings, draft, form))
     values = drafts.draft_form(draft)
-    # A fresh form shows no errors yet; a returning merchant sees where they stand.
-    findings = drafts.check_draft(draft, catalogue(), box) if draft and draft.sender_email and draft.sender_name else []
+    # A fresh form (its sender name as pre-filled) shows no errors yet; a returning merchant sees where they stand.
+    fresh = draft is None or not draft.sender_email or (
+        draft.sender_name in ("", drafts.default_sender_name(store)) and not draft.password_encrypted
+        and not draft.password_notice)
+    findings = [] if fresh else smtp_findings(values, draft)
     return step("smtp", **smtp_context(values, findings, draft, form))
 
 
@@ -177,7 +207,7 @@ def smtp_check():
     before = drafts.get_draft(db, store) or SmtpDraft(store_id=store.id)
     had_password, had_sign_in = bool(before.password_encrypted), before.oauth_grant_id is not None
     draft = drafts.update_draft(db, store, typed, box)
-    findings = by_field(drafts.check_values(store.provider or "", typed, draft, box, catalogue()))
+    findings = by_field(smtp_findings(typed, draft))
     trigger = request.headers.get("HX-Trigger-Name", "")
     if trigger not in FIELDS:
         trigger = "host"
@@ -192,6 +222,8 @@ def smtp_check():
         trigger=trigger,
         shown=[f for f in shown if not (password_dropped and f == "password")],
         password_dropped=password_dropped and trigger != "password",
+        # A password being typed replaces the saved one: the "saved" note says so at once.
+        password_replaced=trigger == "password" and bool(typed.get("password")) and had_password,
         sign_in_dropped=had_sign_in and draft.oauth_grant_id is None,
         sign_in=sign_in_panel(store, draft),
         preset=catalogue().get(store.provider),
@@ -210,9 +242,14 @@ def _test_context(result_test=None, confirm_untested: bool = False) -> dict:
     db = get_session()
     box = secret_box()
     draft = drafts.get_draft(db, store)
-    findings = drafts.check_draft(draft, catalogue(), box)
+    findings = smtp_findings(drafts.draft_form(draft), draft) if draft else drafts.check_draft(None, catalogue(), box)
     test = result_test or saving.latest_test(db, store)
     return {
+        # A finished result run with other settings than the current ones says so.
+        "stale": test is not None and test.status == connection_tests.FINISHED
+        and not saving.test_matches_draft(test, draft, box),
+        "running": test is not None and test.status == connection_tests.RUNNING,
+        "host_suggestion": _host_suggestion(test, draft),
         "draft": draft,
         "findings": findings,
         "blocked": draft is None or has_errors(findings),
@@ -225,6 +262,13 @@ def _test_context(result_test=None, confirm_untested: bool = False) -> dict:
         "stage_label": stage_label,
         "planned": planned_stages(test.security) if test else [],
     }
+
+
+def _host_suggestion(test, draft) -> str | None:
+    """A known host the draft's host is a typo of, when the last test could not find the host."""
+    if test is None or draft is None or test.ok or test.category != "dns_not_found":
+        return None
+    return nearest_known_host(draft.host.strip().lower().rstrip("."), catalogue())
 
 
 @bp.route("/test", methods=("GET", "POST"))
@@ -245,6 +289,8 @@ def test():
     draft = context["draft"]
     if request.form.get("apply_suggestion") == "yes":
         _apply_suggestion(draft, context["test"], request.form.get("password", ""))
+    elif request.form.get("apply_host") == "yes" and context["host_suggestion"]:
+        _apply_host(draft, context["host_suggestion"], request.form.get("password", ""))
     try:
         target = targets.draft_target(db, draft, box, target_options(), sign_in_clients())
     except SecretError as exc:
@@ -302,6 +348,18 @@ def _apply_suggestion(draft, latest, password: str) -> None:
         flash(f"Switched to port {draft.port} with {SECURITY_LABELS[draft.security]} and tested again.", "info")
     else:
         flash(f"Switched to port {draft.port} with {SECURITY_LABELS[draft.security]}.", "info")
+
+
+def _apply_host(draft, host: str, password: str) -> None:
+    """The one-click fix for a host typo found by a failed test: the known host the typo is near.
+    Another server, so the password is taken again as for ``_apply_suggestion``."""
+    drafts.set_server(draft, secret_box(), host=host)
+    if password:
+        drafts.store_password(draft, password, secret_box())
+    db = get_session()
+    db.add(draft)
+    db.commit()
+    flash(f"Switched the host to {host}" + (" and tested again." if draft.password_encrypted else "."), "info")
 
 
 @bp.route("/test/runs/<int:test_id>")

@@ -9,7 +9,7 @@ from wizard.db import get_session
 from wizard.models import SendLog
 from wizard.secrets import SecretError
 from wizard.setup import connection_tests, drafts, saving, targets
-from wizard.smtp.diagnosis import stage_label
+from wizard.smtp.diagnosis import category_title, stage_label
 from wizard.smtp.message import build_test_email
 from wizard.web.context import catalogue, current_store, dev_mailbox_enabled, secret_box, sign_in_clients, target_options
 from wizard.web.forms import ChecklistForm, SendTestForm
@@ -90,10 +90,9 @@ def send():
                                          str(message["Message-ID"]), str(message["From"]), result)
             return go("send", sent=log.id)
         return step("send", **_send_context(form=form))
-    log = None
     sent = parse_id(request.args.get("sent"))
-    if sent is not None:
-        log = _own_log(sent)
+    # Coming back later shows the last test email of these settings, with its checklist.
+    log = _own_log(sent) if sent is not None else saving.latest_send(db, store, since=saved.saved_at)
     return step("send", **_send_context(log=log))
 
 
@@ -124,5 +123,8 @@ def done():
     db = get_session()
     saved = drafts.get_saved(db, store)
     last_send = saving.latest_send(db, store)
-    return step("done", saved=saved, last_test=saving.latest_test(db, store), last_send=last_send)
+    last_test = saving.latest_test(db, store)
+    return step("done", saved=saved, last_test=last_test, last_send=last_send,
+                last_test_words=category_title(last_test.category) if last_test and not last_test.ok else None,
+                last_send_words=category_title(last_send.category) if last_send and not last_send.ok else None)
 
