@@ -515,11 +515,13 @@ def test_a_slow_batch_keeps_its_lease(app, starttls_server):
     store_id = make_store(app, starttls_server)
     for n in range(8):
         queue_email(app, store_id, f"slow-{n}")
-    starttls_server.data_delay = 0.15  # the batch takes longer than the lease
+    # The batch (8 × 0.4 s) takes longer than the lease (2 s); renewing at half-lease leaves a
+    # second of slack per message even on a loaded machine.
+    starttls_server.data_delay = 0.4
     stop = threading.Event()
     options = target_options_from_config(app.config, False)
     worker = threading.Thread(target=run_worker, args=(app.extensions["db_engine"], secret_box(app), lambda: options),
-                              kwargs=dict(worker_id="slow", batch=8, lease_seconds=0.6, poll_seconds=0.05,
+                              kwargs=dict(worker_id="slow", batch=8, lease_seconds=2.0, poll_seconds=0.05,
                                           stop_event=stop))
     worker.start()
     stolen = []
