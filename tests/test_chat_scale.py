@@ -16,7 +16,7 @@ from wizard.chat import conversations
 from wizard.models import ChatMessage, Contact, Conversation, Store, utcnow
 from wizard.outbox.times import as_utc
 
-from helpers import MESSAGES, conversation_row, start_chat
+from helpers import MESSAGES, conversation_row
 
 PRESENCE_SECONDS = 30
 
