@@ -45,7 +45,8 @@
     log.setAttribute("data-poll-mode", every > seconds(log, "poll-active", 2) ? "slow" : "active");
   });
 
-  document.addEventListener("htmx:afterRequest", function (event) {
+  // Before the swap: afterwards the polled element is gone from the page, and its events with it.
+  document.addEventListener("htmx:beforeSwap", function (event) {
     // 200: something new arrived (the store answered) — 204 means nothing did.
     if (isPoll(event) && event.detail.xhr && event.detail.xhr.status === 200) { active(); }
   });
