@@ -231,33 +231,40 @@ async def closed_loop(port: int, connections: int, seconds: float, make) -> tupl
     return figures.answered / (time.monotonic() - began), figures
 
 
-async def poll_tabs(port: int, tabs: list[tuple[str, str]], seconds: float, every: float = 2.0) -> Figures:
+async def poll_tabs(port: int, tabs: list[tuple[str, str]], seconds: float, every: float = 2.0,
+                    warm_up: float = 4.0) -> Figures:
     """Open loop: each tab ticks every ``every`` seconds from a random start; a tick whose
-    previous request is still out is dropped (and counted as offered, not answered)."""
+    previous request is still out is dropped (and counted as offered, not answered). The
+    first ``warm_up`` seconds run but are not counted: every tab's first poll of a phase
+    is due to write presence, a burst real tabs (opened at different moments) do not make."""
     figures = Figures()
-    stop = time.monotonic() + seconds
+    counted_from = time.monotonic() + warm_up
+    stop = counted_from + seconds
 
     async def tab(path: str, cookie: str):
         await asyncio.sleep(random.uniform(0, every))
         pending: asyncio.Task | None = None
         next_tick = time.monotonic()
         while next_tick < stop:
-            figures.offered += 1
+            counted = next_tick >= counted_from
+            figures.offered += counted
             if pending is not None and not pending.done():
-                figures.dropped += 1
+                figures.dropped += counted
             else:
-                pending = asyncio.ensure_future(one_poll(path, cookie))
+                pending = asyncio.ensure_future(one_poll(path, cookie, counted))
             next_tick += every
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
         if pending is not None:
             await pending
 
-    async def one_poll(path: str, cookie: str):
+    async def one_poll(path: str, cookie: str, counted: bool):
         started = time.monotonic()
         try:
             status = await asyncio.wait_for(request(port, "GET", path, {"Cookie": cookie, "HX-Request": "true"}), TIMEOUT)
         except (TimeoutError, OSError, IndexError, ValueError):
-            figures.errors += 1
+            figures.errors += counted
+            return
+        if not counted:
             return
         if status == 204:
             figures.answered += 1
@@ -291,8 +298,8 @@ async def run(port: int, setup: Setup, tab_counts: list[int], inbox_tabs: int, s
     print(f"inbox list alone (1 client):   {inbox_rate:7.1f} req/s  p95 {p95(figures.latencies):.1f} ms"
           f"  errors {figures.errors}  ratio {inbox_rate / static_rate:.2f}", flush=True)
     polling = asyncio.ensure_future(poll_tabs(port, setup.poll_requests[:inbox_tabs], seconds))
-    await asyncio.sleep(2)
-    inbox_rate, figures = await closed_loop(port, 1, seconds - 4, inbox)
+    await asyncio.sleep(5)  # past the tabs' warm-up
+    inbox_rate, figures = await closed_loop(port, 1, seconds - 2, inbox)
     tabs = await polling
     print(f"inbox list, {inbox_tabs} tabs polling:  {inbox_rate:7.1f} req/s  p95 {p95(figures.latencies):.1f} ms"
           f"  errors {figures.errors}; the tabs: {tabs.line(seconds)}", flush=True)

@@ -157,9 +157,11 @@ def _poll(slug: str):
     tokens = session.get(SESSION_KEY, {})
     with _autocommit_engine().connect() as connection:
         state = presence.poll_state(connection, slug, tokens.values())
-        if state is not None and tokens.get(str(state.store_id)) != state.token:
-            state = None  # the visitor's token for another store, under this slug: not theirs here
-        if state is not None:
+    if state is not None and tokens.get(str(state.store_id)) != state.token:
+        state = None  # the visitor's token for another store, under this slug: not theirs here
+    if state is not None and presence.presence_due(state.last_seen_at):
+        # Both rows in one transaction: one write lock and one commit (SQLite serialises writers).
+        with get_engine().begin() as connection:
             presence.note_presence(connection, state.conversation_id, state.contact_id, state.last_seen_at)
     if state is None:
         _store(slug)  # 404 for an unknown store
