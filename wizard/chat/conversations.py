@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
+from wizard.chat import presence
 from wizard.models import ChatMessage, Contact, Conversation, Store, utcnow
 from wizard.models.outbox import BOUNCED, SENT, OutboxEmail
 from wizard.outbox.times import as_utc
@@ -89,14 +91,16 @@ def by_token(session: Session, store: Store, token: str | None) -> Conversation 
 
 
 def mark_seen(session: Session, conversation: Conversation) -> None:
-    """The visitor is on the page right now (the inbox's "visitor gone" filter reads this; commits)."""
-    conversation.last_seen_at = utcnow()
-    session.add(conversation)
-    if conversation.contact_id is not None:
-        contact = session.get(Contact, conversation.contact_id)
-        if contact is not None:
-            contact.last_seen_at = conversation.last_seen_at
-            session.add(contact)
+    """The visitor is on the page right now (the inbox's "visitor gone" filter reads this).
+
+    Written at most every ``presence.WRITE_EVERY`` (commits when it writes)."""
+    now = utcnow()
+    if not presence.presence_due(conversation.last_seen_at, now):
+        return
+    if presence.note_presence(session.connection(), conversation.id, conversation.contact_id,
+                              conversation.last_seen_at, now):
+        # Written above: the loaded row says so too, without a second UPDATE at the next flush.
+        set_committed_value(conversation, "last_seen_at", now)
     session.commit()
 
 

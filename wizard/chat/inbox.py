@@ -5,10 +5,11 @@ can go to a visitor. No Flask: the view passes the session and the settings.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import and_, case, func, true, tuple_
 from sqlmodel import Session, select
 
 from wizard.chat import conversations
@@ -19,7 +20,6 @@ from wizard.outbox.queue import as_utc, suppression_for
 from wizard.setup.drafts import get_saved
 
 FILTERS = {"email": "Has an email address", "gone": "Visitor gone", "awaiting": "Awaiting your reply"}
-MAX_LIST = 500
 NOT_CONFIGURED = "Email sending is not set up yet: finish the email set-up and save your SMTP settings first."
 
 
@@ -56,57 +56,113 @@ def email_blocker(session: Session, store: Store, contact: Contact | None, kind:
 
 # -- the list ------------------------------------------------------------------------
 
-@dataclass
+PAGE_SIZE = 50
+# Longest excerpt of the last message a row shows (cut in SQL: a page never reads whole bodies).
+EXCERPT_CHARS = 200
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
 class InboxRow:
-    conversation: Conversation
-    contact: Contact | None
-    last_message: ChatMessage | None
-    last_email: OutboxEmail | None
+    """One conversation in the list, read from its summary row (no ORM objects)."""
+
+    conversation_id: int
+    visitor_name: str | None
+    visitor_email: str | None
     activity: datetime
     gone: bool
+    last_author: str | None
+    last_excerpt: str | None
+    last_email_status: str | None
     # How many of the store's conversations give this conversation's address (1: only this one).
     claims: int = 1
 
     @property
     def awaiting(self) -> bool:
-        return awaiting_reply(self.last_message)
+        return self.last_author == "visitor"
 
 
-def inbox_rows(session: Session, store: Store, active: set[str], gone_minutes: int) -> list[InboxRow]:
-    """The store's conversations, latest activity first, narrowed by the ``active`` filters."""
-    last_message = (select(ChatMessage.conversation_id, func.max(ChatMessage.id).label("id"))
-                    .group_by(ChatMessage.conversation_id).subquery())
-    last_email = (select(OutboxEmail.conversation_id, func.max(OutboxEmail.id).label("id"))
-                  .where(OutboxEmail.store_id == store.id).group_by(OutboxEmail.conversation_id).subquery())
+@dataclass(frozen=True)
+class InboxPage:
+    rows: list[InboxRow]
+    # Where the next (older) page starts, or None on the last page.
+    older: str | None
+    # Conversations in the store, per filter alone, and matching all active filters.
+    counts: dict[str, int]
+    # Changes whenever anything this page shows changes: the open list asks with it.
+    stamp: str
+
+
+def encode_cursor(moment: datetime, row_id: int, kind: int | None = None) -> str:
+    """A keyset position for a URL: microseconds since 1970, (kind,) id."""
+    micros = (as_utc(moment) - _EPOCH) // timedelta(microseconds=1)
+    return "-".join(str(part) for part in (micros, kind, row_id) if part is not None)
+
+
+def decode_cursor(text: str | None, parts: int = 2) -> tuple | None:
+    """The position ``encode_cursor`` wrote, or None for anything else (a hand-edited URL shows the first page)."""
+    pieces = (text or "").split("-")
+    if len(pieces) != parts or not all(piece.isdigit() and len(piece) <= 20 for piece in pieces):
+        return None
+    numbers = [int(piece) for piece in pieces]
+    return (_EPOCH + timedelta(microseconds=numbers[0]), *numbers[1:])
+
+
+def _conditions(active: set[str], gone_cutoff: datetime) -> dict[str, object]:
+    return {"email": Conversation.contact_id.is_not(None), "awaiting": Conversation.last_author == "visitor",
+            "gone": Conversation.last_seen_at < gone_cutoff}
+
+
+def filter_counts(session: Session, store_id: int, active: set[str], gone_cutoff: datetime) -> dict[str, int]:
+    """How many of the store's conversations each filter keeps, and all of ``active`` together (one aggregate)."""
+    conditions = _conditions(active, gone_cutoff)
+    chosen = [conditions[name] for name in sorted(active)]
+    columns = [func.count().label("all")]
+    columns += [func.coalesce(func.sum(case((condition, 1), else_=0)), 0).label(name)
+                for name, condition in conditions.items()]
+    columns.append(func.coalesce(func.sum(case((and_(*chosen), 1), else_=0)), 0).label("matching") if chosen
+                   else func.count().label("matching"))
+    row = session.exec(select(*columns).where(Conversation.store_id == store_id)).one()
+    return {key: int(value) for key, value in row._mapping.items()}
+
+
+def inbox_page(session: Session, store: Store, active: set[str], gone_minutes: int, older: str | None = None,
+               size: int = PAGE_SIZE, now: datetime | None = None) -> InboxPage:
+    """One page of the store's conversations, latest activity first, narrowed by the ``active``
+    filters and starting after the ``older`` cursor; sorted, filtered and limited in SQL on
+    ``ix_conversation_store_activity``."""
+    now = now or utcnow()
+    gone_cutoff = now - timedelta(minutes=gone_minutes)
+    conditions = _conditions(active, gone_cutoff)
     query = (
-        select(Conversation, Contact, ChatMessage, OutboxEmail)
-        .join(Contact, Contact.id == Conversation.contact_id, isouter=True)
-        .join(last_message, last_message.c.conversation_id == Conversation.id, isouter=True)
-        .join(ChatMessage, ChatMessage.id == last_message.c.id, isouter=True)
-        .join(last_email, last_email.c.conversation_id == Conversation.id, isouter=True)
-        .join(OutboxEmail, OutboxEmail.id == last_email.c.id, isouter=True)
-        .where(Conversation.store_id == store.id)
+        select(Conversation.id, Conversation.visitor_name, Conversation.visitor_email, Conversation.last_activity_at,
+               Conversation.last_seen_at, Conversation.last_author,
+               func.substr(ChatMessage.body, 1, EXCERPT_CHARS).label("excerpt"), OutboxEmail.status)
+        .join(ChatMessage, ChatMessage.id == Conversation.last_message_id, isouter=True)
+        .join(OutboxEmail, and_(OutboxEmail.id == Conversation.last_email_id, OutboxEmail.store_id == store.id),
+              isouter=True)
+        .where(Conversation.store_id == store.id, *(conditions[name] for name in sorted(active)))
+        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+        .limit(size + 1)
     )
-    now = utcnow()
-    if "email" in active:
-        query = query.where(Conversation.contact_id.is_not(None))
-    if "awaiting" in active:
-        query = query.where(ChatMessage.author == "visitor")
-    if "gone" in active:
-        query = query.where(Conversation.last_seen_at < now - timedelta(minutes=gone_minutes))
-    rows = []
-    for conversation, contact, message, email in session.exec(query).all():
-        moments = [as_utc(conversation.started_at)]
-        moments += [as_utc(message.created_at)] if message is not None else []
-        moments += [as_utc(email.created_at)] if email is not None else []
-        rows.append(InboxRow(conversation, contact, message, email, max(moments),
-                             visitor_gone(conversation, gone_minutes, now)))
-    rows.sort(key=lambda row: (row.activity, row.conversation.id), reverse=True)
-    rows = rows[:MAX_LIST]
-    claims = conversations.address_claims(session, store.id, (row.conversation.visitor_email for row in rows))
-    for row in rows:
-        row.claims = claims.get(row.conversation.visitor_email or "", 1)
-    return rows
+    position = decode_cursor(older)
+    if position is not None:
+        query = query.where(tuple_(Conversation.last_activity_at, Conversation.id) < tuple_(*position))
+    found = session.exec(query).all()
+    rows = [InboxRow(row.id, row.visitor_name, row.visitor_email, as_utc(row.last_activity_at),
+                     as_utc(row.last_seen_at) < gone_cutoff, row.last_author, row.excerpt, row.status)
+            for row in found[:size]]
+    next_page = encode_cursor(rows[-1].activity, rows[-1].conversation_id) if len(found) > size else None
+    counts = filter_counts(session, store.id, active, gone_cutoff)
+    stamp = hashlib.sha256(repr((rows, next_page, counts)).encode()).hexdigest()[:20]
+    return InboxPage(rows, next_page, counts, stamp)
+
+
+def with_claims(session: Session, store_id: int, page: InboxPage) -> InboxPage:
+    """``page`` with each row's count of conversations giving the same address (one indexed query)."""
+    claims = conversations.address_claims(session, store_id, (row.visitor_email for row in page.rows))
+    rows = [replace(row, claims=claims.get(row.visitor_email or "", 1)) for row in page.rows]
+    return replace(page, rows=rows)
 
 
 # -- one conversation ----------------------------------------------------------------
@@ -128,17 +184,59 @@ class TimelineItem:
         return (self.at, kind, (self.message or self.email or self.inbound).id)
 
 
-def timeline(session: Session, conversation: Conversation, store: Store) -> list[TimelineItem]:
-    """Chat messages (the visitor's emailed replies among them), the conversation's
-    emails, and the auto-replies and bounces that came back, interleaved by time."""
-    messages = session.exec(select(ChatMessage).where(ChatMessage.conversation_id == conversation.id)).all()
-    emails = session.exec(select(OutboxEmail).where(OutboxEmail.conversation_id == conversation.id,
-                                                    OutboxEmail.store_id == store.id)).all()
-    inbound = {row.id: row for row in session.exec(select(InboundEmail).where(
-        InboundEmail.conversation_id == conversation.id, InboundEmail.store_id == store.id)).all()}
-    items = [TimelineItem(as_utc(m.created_at), message=m, inbound=inbound.pop(m.inbound_email_id, None))
-             for m in messages]
+@dataclass
+class TimelinePage:
+    items: list[TimelineItem]
+    # Where the page of earlier items ends (``before=``), or None when this page starts the conversation.
+    earlier: str | None
+
+
+# The timeline's kinds, in the order they take at the same instant (``TimelineItem.order``).
+MESSAGE_KIND, EMAIL_KIND, NOTE_KIND = 0, 1, 2
+
+
+def _before(moment_column, id_column, kind: int, position: tuple | None):
+    """Rows of ``kind`` that come before ``position`` (at, kind, id) in the timeline's order."""
+    if position is None:
+        return true()
+    at, position_kind, position_id = position
+    if kind < position_kind:
+        return moment_column <= at
+    if kind > position_kind:
+        return moment_column < at
+    return tuple_(moment_column, id_column) < tuple_(at, position_id)
+
+
+def timeline(session: Session, conversation: Conversation, store: Store, before: str | None = None,
+             size: int = PAGE_SIZE) -> TimelinePage:
+    """The newest ``size`` items before the ``before`` cursor, oldest first: chat messages (the
+    visitor's emailed replies among them), the conversation's emails, and the auto-replies and
+    bounces that came back, interleaved by time. Each kind is read newest first through an
+    index and limited in SQL, so a long conversation costs one page."""
+    position = decode_cursor(before, parts=3)
+    messages = session.exec(
+        select(ChatMessage).where(ChatMessage.conversation_id == conversation.id,
+                                  _before(ChatMessage.created_at, ChatMessage.id, MESSAGE_KIND, position))
+        .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc()).limit(size + 1)).all()
+    emails = session.exec(
+        select(OutboxEmail).where(OutboxEmail.conversation_id == conversation.id, OutboxEmail.store_id == store.id,
+                                  _before(OutboxEmail.created_at, OutboxEmail.id, EMAIL_KIND, position))
+        .order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc()).limit(size + 1)).all()
+    notes = session.exec(
+        select(InboundEmail).where(InboundEmail.conversation_id == conversation.id, InboundEmail.store_id == store.id,
+                                   InboundEmail.kind != MESSAGE,
+                                   _before(InboundEmail.received_at, InboundEmail.id, NOTE_KIND, position))
+        .order_by(InboundEmail.received_at.desc(), InboundEmail.id.desc()).limit(size + 1)).all()
+    replied = [m.inbound_email_id for m in messages if m.inbound_email_id is not None]
+    originals = {row.id: row for row in session.exec(select(InboundEmail).where(
+        InboundEmail.id.in_(replied), InboundEmail.store_id == store.id))} if replied else {}
+    items = [TimelineItem(as_utc(m.created_at), message=m, inbound=originals.get(m.inbound_email_id)) for m in messages]
     items += [TimelineItem(as_utc(e.created_at), email=e) for e in emails]
-    items += [TimelineItem(as_utc(row.received_at), inbound=row) for row in inbound.values() if row.kind != MESSAGE]
-    items.sort(key=lambda item: item.order)
-    return items
+    items += [TimelineItem(as_utc(row.received_at), inbound=row) for row in notes]
+    items.sort(key=lambda item: item.order, reverse=True)
+    shown = items[:size]
+    earlier = None
+    if len(items) > size:
+        oldest = shown[-1]
+        earlier = encode_cursor(oldest.at, oldest.order[2], oldest.order[1])
+    return TimelinePage(list(reversed(shown)), earlier)

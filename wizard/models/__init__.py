@@ -262,7 +262,11 @@ class Conversation(SQLModel, table=True):
     address is not verified, so a later conversation claiming the same
     address never renames the contact or borrows this one's messages."""
 
-    __table_args__ = (Index("ix_conversation_store_visitor_email", "store_id", "visitor_email"),)
+    __table_args__ = (
+        Index("ix_conversation_store_visitor_email", "store_id", "visitor_email"),
+        # The inbox: a store's conversations, newest activity first, a page at a time (keyset).
+        Index("ix_conversation_store_activity", "store_id", "last_activity_at", "id"),
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     store_id: int = Field(foreign_key="store.id", index=True)
@@ -274,11 +278,22 @@ class Conversation(SQLModel, table=True):
     # inbound domain); made when its first email is queued.
     reply_token: Optional[str] = Field(default=None, max_length=64, unique=True, index=True)
     started_at: datetime = Field(default_factory=utcnow)
+    # Written by the visitor's page at most every ``chat.presence.WRITE_EVERY`` (not on every poll).
     last_seen_at: datetime = Field(default_factory=utcnow)
+    # Kept by ``chat.activity`` whenever a message or an email is added, so the inbox sorts,
+    # pages and filters in SQL on one indexed row per conversation, and a visitor's poll
+    # learns "nothing new" from this row alone.
+    last_activity_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    last_message_id: Optional[int] = None
+    last_author: Optional[str] = Field(default=None, max_length=10)  # of the newest chat message
+    last_email_id: Optional[int] = None
 
 
 class ChatMessage(SQLModel, table=True):
     """One message in a conversation."""
+
+    # One conversation's timeline, a page at a time, newest first.
+    __table_args__ = (Index("ix_chatmessage_conversation_created", "conversation_id", "created_at", "id"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
@@ -332,3 +347,7 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=40)
     detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+
+
+# Last: the summary-row hooks need every table above (and the outbox's).
+from wizard.models import activity as _activity  # noqa: E402, F401

@@ -11,7 +11,7 @@ import re
 import secrets
 from datetime import datetime
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlmodel import select
 
@@ -45,6 +45,8 @@ DRAFT_KEY = re.compile(r"[A-Za-z0-9_-]{20,64}")
 POLL_PENDING, POLL_LIVE = 2, 3
 # … and once the visitor left, while a reply to a sent email may come back by email.
 POLL_REPLIES = 10
+# Most rows (or timeline items) a refresh keeps after "load more": ten pages.
+MAX_SHOWN = 500
 
 
 @bp.before_request
@@ -112,15 +114,57 @@ def _filters_from_request() -> set[str]:
     return {name for name in inbox.FILTERS if request.args.get(name) in ("1", "on", "y")}
 
 
+def shown_count(default: int) -> int:
+    """How many rows (or timeline items) the open page shows: its refresh keeps them all,
+    so a "load more" is not undone by the next refresh (capped, one page at least)."""
+    value = request.args.get("shown", "")
+    return min(max(int(value), default), MAX_SHOWN) if value.isdigit() and len(value) < 6 else default
+
+
 @bp.route("")
 def index():
+    """The conversation list, a page at a time (``older=``). The open list asks again every
+    5 s with the stamp of what it shows (``since=``) and gets 204 while nothing changed."""
     store = current_store()
     active = _filters_from_request()
+    db = get_session()
+    older = request.args.get("older") or None
+    page = inbox.inbox_page(db, store, active, gone_minutes(), older=older, size=shown_count(inbox.PAGE_SIZE))
+    if older is None and request.args.get("since") == page.stamp:
+        return htmx.respond(fragment=lambda: make_response("", 204),
+                            page=lambda: _list_page(store, active, inbox.with_claims(db, store.id, page)))
+    return _list_page(store, active, inbox.with_claims(db, store.id, page), older)
+
+
+def _more_urls(active: set[str], page: inbox.InboxPage, shown: int) -> dict:
+    if page.older is None:
+        return {"older_url": None, "more_url": None}
+    filter_args = {name: "1" for name in sorted(active)}
+    return {"older_url": url_for("inbox.index", older=page.older, **filter_args),
+            "more_url": url_for("inbox.more", older=page.older, shown=shown, **filter_args)}
+
+
+def _list_page(store: Store, active: set[str], page: inbox.InboxPage, older: str | None = None):
     return htmx.page_or_fragment(
-        "inbox/index.html", "inbox/_list.html", store=store,
-        rows=inbox.inbox_rows(get_session(), store, active, gone_minutes()),
-        filters=inbox.FILTERS, active=active, gone_minutes=gone_minutes(),
-        list_url=url_for("inbox.index", **{name: "1" for name in sorted(active)}))
+        "inbox/index.html", "inbox/_list.html", store=store, listing=page, rows=page.rows, shown=len(page.rows),
+        filters=inbox.FILTERS, active=active, gone_minutes=gone_minutes(), older=older,
+        list_url=url_for("inbox.index", **{name: "1" for name in sorted(active)}),
+        **_more_urls(active, page, len(page.rows)))
+
+
+@bp.route("/more")
+def more():
+    """htmx's "load more": the next page's rows alone, with the next "load more" row, and the
+    list's count of shown rows updated (out of band) for its refresh."""
+    store = current_store()
+    active = _filters_from_request()
+    older = request.args.get("older") or None
+    db = get_session()
+    page = inbox.with_claims(db, store.id, inbox.inbox_page(db, store, active, gone_minutes(), older=older))
+    shown = shown_count(0) + len(page.rows)
+    return htmx.fragment_only(
+        "inbox/_rows.html", url_for("inbox.index", older=older, **{name: "1" for name in sorted(active)}),
+        rows=page.rows, listing=page, shown=shown, more=True, **_more_urls(active, page, shown))
 
 
 # -- one conversation ----------------------------------------------------------------
@@ -150,27 +194,42 @@ def _email_problem(email: OutboxEmail, store: Store, saved) -> dict | None:
     return {"category": email.last_category, "title": title, "hint": hint, "wait": wait}
 
 
-def timeline(conversation: Conversation, store: Store) -> list[inbox.TimelineItem]:
-    """The conversation's timeline, each email with its problem (if any) explained."""
+def timeline(conversation: Conversation, store: Store, before: str | None = None,
+             size: int = inbox.PAGE_SIZE) -> inbox.TimelinePage:
+    """One page of the conversation's timeline, each email with its problem (if any) explained."""
     db = get_session()
-    items = inbox.timeline(db, conversation, store)
-    saved = drafts.get_saved(db, store) if any(item.email for item in items) else None
-    for item in items:
+    page = inbox.timeline(db, conversation, store, before=before, size=size)
+    saved = drafts.get_saved(db, store) if any(item.email for item in page.items) else None
+    for item in page.items:
         if item.email is not None:
             item.problem = _email_problem(item.email, store, saved)
-    return items
+    return page
 
 
-def _timeline_context(conversation: Conversation) -> dict:
+def _earlier_urls(conversation: Conversation, page: inbox.TimelinePage, shown: int) -> dict:
+    if page.earlier is None:
+        return {"earlier_url": None, "earlier_more_url": None}
+    return {"earlier_url": url_for("inbox.conversation", conversation_id=conversation.id, before=page.earlier),
+            "earlier_more_url": url_for("inbox.earlier_items", conversation_id=conversation.id, before=page.earlier,
+                                        shown=shown)}
+
+
+def _timeline_context(conversation: Conversation, before: str | None = None, size: int = inbox.PAGE_SIZE,
+                      shown_before: int = 0) -> dict:
     store = current_store()
-    items = timeline(conversation, store)
+    page = timeline(conversation, store, before=before, size=size)
+    items = page.items
+    shown = shown_before + len(items)
     pending = any(item.email is not None and item.email.status in PENDING for item in items)
     gone = visitor_gone(conversation)
+    # Only the newest page refreshes itself; an earlier page stays as it is.
+    poll = (POLL_PENDING if pending else POLL_LIVE if not gone else _reply_poll(items)) if before is None else None
     return dict(store=store, conversation=conversation, contact=_contact(conversation), items=items,
                 kinds=compose.default_templates(),
                 other_claims=conversations.other_claims(get_session(), conversation),
-                pending=pending, gone=gone, gone_minutes=gone_minutes(),
-                poll_seconds=POLL_PENDING if pending else POLL_LIVE if not gone else _reply_poll(items))
+                pending=pending, gone=gone, gone_minutes=gone_minutes(), before=before,
+                newest_url=url_for("inbox.conversation", conversation_id=conversation.id) if before else None,
+                poll_seconds=poll, shown=shown, **_earlier_urls(conversation, page, shown))
 
 
 def _reply_poll(items) -> int | None:
@@ -188,8 +247,9 @@ def _reads_mailbox(store_id: int) -> bool:
     return fetching is not None and fetching.enabled
 
 
-def _conversation_context(conversation: Conversation, reply_form: ReplyForm | None = None) -> dict:
-    context = _timeline_context(conversation)
+def _conversation_context(conversation: Conversation, reply_form: ReplyForm | None = None,
+                          before: str | None = None) -> dict:
+    context = _timeline_context(conversation, before)
     kinds = context["kinds"]
     context.update(reply_form=reply_form or ReplyForm(formdata=None),
                    blocker=email_blocker(context["store"], context["contact"]),
@@ -200,7 +260,18 @@ def _conversation_context(conversation: Conversation, reply_form: ReplyForm | No
 @bp.route("/<int:conversation_id>")
 def conversation(conversation_id: int):
     conversation = _own_conversation(conversation_id)
-    return htmx.page_or_fragment("inbox/conversation.html", "inbox/_conversation.html", **_conversation_context(conversation))
+    return htmx.page_or_fragment("inbox/conversation.html", "inbox/_conversation.html",
+                                 **_conversation_context(conversation, before=request.args.get("before") or None))
+
+
+@bp.route("/<int:conversation_id>/timeline/earlier")
+def earlier_items(conversation_id: int):
+    """htmx's "show earlier": the page of items before ``before=``, in place of the link."""
+    conversation = _own_conversation(conversation_id)
+    before = request.args.get("before") or None
+    return htmx.fragment_only("inbox/_timeline_items.html",
+                              url_for("inbox.conversation", conversation_id=conversation.id, before=before),
+                              more=True, **_timeline_context(conversation, before, shown_before=shown_count(0)))
 
 
 @bp.route("/<int:conversation_id>/timeline")
@@ -208,7 +279,7 @@ def conversation_timeline(conversation_id: int):
     """Polled by htmx while an email is on its way or the visitor is on the site."""
     conversation = _own_conversation(conversation_id)
     return htmx.fragment_only("inbox/_timeline.html", url_for("inbox.conversation", conversation_id=conversation.id),
-                              **_timeline_context(conversation))
+                              **_timeline_context(conversation, size=shown_count(inbox.PAGE_SIZE)))
 
 
 @bp.route("/unmatched", methods=("GET", "POST"))

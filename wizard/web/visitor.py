@@ -1,24 +1,28 @@
 """The public, visitor-facing chat page of a store: the pre-chat form, then the chat.
 
 The visitor's browser keeps the conversation's token in the session. With
-JavaScript, htmx polls the message list every two seconds and sends messages
-without a reload; without it, the form posts normally and a reload shows new
-replies. Every request from the visitor marks the conversation as seen, which
-is how the merchant's inbox knows whether the visitor is still on the site.
+JavaScript, htmx polls the message list (every two seconds while the chat is
+active; ``static/chat-poll.js`` backs off while it is idle or the tab is
+hidden) and sends messages without a reload; without it, the form posts
+normally and a reload shows new replies. Every request from the visitor marks
+the conversation as seen (written at most every 30 s, ``wizard.chat.presence``),
+which is how the merchant's inbox knows whether the visitor is still on the
+site. A poll that finds nothing new is answered from one indexed row, with no
+ORM objects, forms or templates.
 Starting conversations and writing are rate-limited per client address and
 per store; over a limit the chat says how long to wait and keeps what was
 typed. What a conversation is and does lives in ``wizard.chat``.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 from sqlmodel import select
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from wizard.chat import conversations
-from wizard.db import get_session
+from wizard.chat import conversations, presence
+from wizard.db import get_engine, get_session
 from wizard.models import Conversation, Store
 from wizard.web import htmx
 from wizard.web.forms import VisitorForm, no_nul
@@ -31,6 +35,11 @@ MAX_MESSAGE_CHARS = 2000
 # htmx stops polling when a response has this status.
 STOP_POLLING = 286
 TOO_MANY = 429
+# Seconds between polls, read by static/chat-poll.js: while the chat is active, once it has
+# been quiet for IDLE_AFTER, and while the tab is hidden. Kept well under the inbox's
+# "visitor gone" minutes (presence is written on a poll, at most every 30 s).
+POLL_ACTIVE, POLL_IDLE, POLL_HIDDEN, IDLE_AFTER = 2, 15, 30, 60
+POLLING = {"poll_active": POLL_ACTIVE, "poll_idle": POLL_IDLE, "poll_hidden": POLL_HIDDEN, "idle_after": IDLE_AFTER}
 
 
 class ChatMessageForm(FlaskForm):
@@ -65,7 +74,7 @@ def _chat_context(store: Store, conversation: Conversation | None, **context) ->
     context.setdefault("slow_down", None)
     entries = conversations.exchange(get_session(), conversation) if conversation is not None else []
     return dict(store=store, conversation=conversation, messages=messages, entries=entries,
-                last_id=messages[-1].id if messages else 0, **context)
+                last_id=messages[-1].id if messages else 0, polling=POLLING, **context)
 
 
 def _wait(action: str, store: Store) -> int | None:
@@ -107,14 +116,15 @@ def chat(slug: str):
 @bp.route("/<slug>/chat/messages", methods=("GET", "POST"))
 def messages(slug: str):
     """GET: the message list (polled by htmx; 204 while nothing is new). POST: the visitor writes."""
+    if request.method == "GET":
+        return htmx.respond(fragment=lambda: _poll(slug),
+                            page=lambda: redirect(url_for("visitor.chat", slug=_store(slug).slug)))
     store = _store(slug)
     conversation = _visitor_conversation(store)
     chat_url = url_for("visitor.chat", slug=store.slug)
     if conversation is None:
         return htmx.empty_or_redirect(chat_url, status=STOP_POLLING)
     conversations.mark_seen(get_session(), conversation)
-    if request.method == "GET":
-        return htmx.respond(fragment=lambda: _new_messages(store, conversation), page=lambda: redirect(chat_url))
     message_form = ChatMessageForm()
     if message_form.validate_on_submit():
         wait = _wait("chat_message", store)
@@ -131,9 +141,35 @@ def messages(slug: str):
                                  **_chat_context(store, conversation, message_form=message_form))
 
 
-def _new_messages(store: Store, conversation: Conversation):
-    """The polled message list; 204 while nothing is new since the id the page has."""
-    context = _chat_context(store, conversation)
-    if request.args.get("after", "") == str(context["last_id"]):
+def _autocommit_engine():
+    """The app's engine without transactions: a poll's one SELECT (and its rare UPDATE)
+    needs no BEGIN and no ROLLBACK round trips."""
+    engine = current_app.extensions.get("db_autocommit_engine")
+    if engine is None:
+        engine = current_app.extensions["db_autocommit_engine"] = get_engine().execution_options(
+            isolation_level="AUTOCOMMIT")
+    return engine
+
+
+def _poll(slug: str):
+    """The polled message list: 204 while nothing is new since the id the page has,
+    answered from the conversation's row alone; the list itself only when it changed."""
+    tokens = session.get(SESSION_KEY, {})
+    with _autocommit_engine().connect() as connection:
+        state = presence.poll_state(connection, slug, tokens.values())
+    if state is not None and tokens.get(str(state.store_id)) != state.token:
+        state = None  # the visitor's token for another store, under this slug: not theirs here
+    if state is not None and presence.presence_due(state.last_seen_at):
+        # Both rows in one transaction: one write lock and one commit (SQLite serialises writers).
+        with get_engine().begin() as connection:
+            presence.note_presence(connection, state.conversation_id, state.contact_id, state.last_seen_at)
+    if state is None:
+        _store(slug)  # 404 for an unknown store
+        return make_response("", STOP_POLLING)
+    if request.args.get("after", "") == str(state.newest_message_id):
         return make_response("", 204)
-    return render_template("visitor/_log.html", **context)
+    store = _store(slug)
+    conversation = _visitor_conversation(store)
+    if conversation is None:
+        return make_response("", STOP_POLLING)
+    return render_template("visitor/_log.html", **_chat_context(store, conversation))
