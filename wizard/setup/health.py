@@ -80,7 +80,7 @@ def _latest_send(session: Session, store_id: int) -> Outcome | None:
     log = session.exec(select(SendLog).where(SendLog.store_id == store_id).order_by(SendLog.id.desc())).first()
     email = session.exec(
         select(OutboxEmail).where(OutboxEmail.store_id == store_id, OutboxEmail.status.in_((SENT, FAILED, BOUNCED)))
-        .order_by(OutboxEmail.id.desc())).first()
+        .order_by(func.coalesce(OutboxEmail.sent_at, OutboxEmail.created_at).desc(), OutboxEmail.id.desc())).first()
     candidates = []
     if log is not None:
         candidates.append(Outcome(f"Test email to {log.recipient}", as_utc(log.created_at), log.ok,
