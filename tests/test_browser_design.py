@@ -2,14 +2,15 @@
 up, the SES region only with SES (with and without JavaScript), the provider cards'
 preset on one line, the full navigation after set-up and, at 390 px, a Menu button
 instead of wrapped lines (a <details> disclosure: no script needed). Screenshots go
-to ``tests/artifacts/design-*.png``; the desktop home page is also saved as the
-README's ``docs/screenshot.png``, so it always shows the current design."""
+to ``tests/artifacts/design-*.png``; step 3 with a live Fix at 1280 px is also saved as
+the README's ``docs/screenshot.png``, so it always shows the current design."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 from browser_helpers import (
+    SMTP_SECRET,
     choose_local_mailbox,
     complete_pre_chat_form,
     expect,
@@ -24,11 +25,22 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "mobile": {"width": 390,
 README_SHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
 
 
-def set_up_and_send(page, live) -> None:
-    """Steps 2 to 5 with the local test mailbox, ending with a delivered test email."""
+def set_up_and_send(page, live, readme_shot: bool = False) -> None:
+    """Steps 2 to 5 with the local test mailbox, ending with a delivered test email. With
+    ``readme_shot``, step 3 with a live Fix and its one-click button becomes the README's picture."""
     choose_local_mailbox(page)
     expect(step(page, "smtp")).to_be_visible()
     fill_smtp(page)
+    if readme_shot:
+        page.get_by_label("Port", exact=True).fill("465")
+        expect(page.locator("#feedback-port button[data-fix=port_security_mismatch]")).to_be_visible()
+        bottom = page.locator("#field-port").bounding_box()
+        top = page.evaluate("window.scrollY")
+        page.screenshot(path=str(README_SHOT), caret="initial", full_page=True,
+                        clip={"x": 0, "y": 0, "width": 1280, "height": bottom["y"] + top + bottom["height"] + 24})
+        page.get_by_label("Port", exact=True).fill(str(live.mailbox_port))
+        expect(page.locator("#feedback-port .msg")).to_have_count(0)
+        page.locator("#password").fill(SMTP_SECRET)  # another port is another server: typed again
     page.get_by_role("button", name="Save draft and continue to test").click()
     expect(step(page, "test")).to_be_visible()
     page.get_by_role("button", name="Test connection").click()
@@ -81,7 +93,7 @@ def test_header_cards_and_home_at_each_width(live, new_page, artifacts, size):
     expect(region).to_be_hidden()
     shot(page, artifacts, f"{name}-3-provider.png")
 
-    set_up_and_send(page, live)
+    set_up_and_send(page, live, readme_shot=size == "desktop")
     # Set up: home answers "is my email working?" under the full navigation.
     page.goto(live.url("/"))
     expect(page).to_have_url(url_is(live, "/"))
@@ -95,7 +107,6 @@ def test_header_cards_and_home_at_each_width(live, new_page, artifacts, size):
         expect(top.locator("nav.nav-wide").get_by_role("link", name="Inbox")).to_be_visible()
         expect(menu).to_be_hidden()
         shot(page, artifacts, f"{name}-4-home.png")
-        page.screenshot(path=str(README_SHOT), caret="initial")
     else:
         # One row: the links sit behind the Menu button, not wrapped under the brand.
         expect(top.locator("nav.nav-wide")).to_be_hidden()

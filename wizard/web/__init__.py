@@ -37,7 +37,8 @@ def register_blueprints(app: Flask) -> None:
     app.jinja_env.tests["library_text"] = is_library_text
     app.jinja_env.globals.update(dev_mailbox_enabled=dev_mailbox_enabled, current_user_store=member_store,
                                  member_setup_state=member_setup_state,
-                                 topic_for_category=topic_for_category, category_title=category_title, reconnect_notice=banner_notice)
+                                 topic_for_category=topic_for_category, category_title=category_title,
+                                 reconnect_notice=banner_notice)
 
 
 def form_data() -> dict[str, str]:
