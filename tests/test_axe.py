@@ -1,6 +1,6 @@
 """axe-core (bundled by axe-playwright-python, runs offline) on every page a merchant
 or a customer meets: each wizard step (and its states: a live Fix, a finished test,
-the confirm panel, a sent email, the summary), troubleshooting, the inbox, a
+the confirm panel, a sent email, the summary), the home page (and its menus at 390 px), troubleshooting, the inbox, a
 conversation, compose with its preview, the visitor's chat page and the
 unsubscribe page. Zero violations each."""
 from __future__ import annotations
@@ -70,6 +70,14 @@ def test_no_axe_violations_anywhere(live, new_page):
     page.get_by_role("link", name="Finish").click()
     expect(step(page, "done")).to_be_visible()
     assert_no_violations(page, "the summary")
+    page.goto(live.url("/"))
+    expect(page.locator("#email-health")).to_have_attribute("data-state", "tested")
+    assert_no_violations(page, "the home page")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.locator("details.nav-menu summary").click()
+    page.locator("details.account-menu summary").click()
+    assert_no_violations(page, "the home page at 390 px with both menus open")
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(live.url("/troubleshooting"))
     assert_no_violations(page, "troubleshooting")
     page.goto(live.url("/inbox"))

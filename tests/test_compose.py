@@ -174,8 +174,16 @@ def test_order_placeholders_belong_to_order_updates_only():
         check_template("newsletter", "Hi", "Body")
 
 
+def test_html_email_is_styled_inline_with_the_system_font():
+    email, _ = render_email("follow_up", "Hello", "Hi {visitor_name},\n\nThanks.", values(visitor_name="Ada"))
+    body = email.body_html
+    # Inline on the wrappers (clients drop <style> blocks), sans-serif, never the client's default serif.
+    assert '<body style="margin:0;' in body and "<style" not in body
+    assert re.search(r'<div style="[^"]*font-family:-apple-system,[^"]*sans-serif;[^"]*">\n<p>Hi Ada,</p>', body)
+
+
 def test_html_has_no_unescaped_markup_from_values():
     email, _ = render_email("follow_up", "{visitor_name}", "{visitor_name} {store_name}",
                             values(visitor_name="<script>x</script>", store_name="A\"B'<i>"))
     tags = set(re.findall(r"<(/?[a-z]+)", email.body_html))
-    assert tags <= {"html", "/html", "head", "/head", "meta", "title", "/title", "body", "/body", "p", "/p"}
+    assert tags <= {"html", "/html", "head", "/head", "meta", "title", "/title", "body", "/body", "div", "/div", "p", "/p"}

@@ -208,11 +208,24 @@ def test_follow_up_preview_send_once_deliver_and_thread(app, merchant, chatting,
     # Preview (htmx): the email with the placeholders filled in, HTML in a sandboxed frame.
     preview = compose_post(merchant, conversation_id, key, "preview", htmx=True,
                            subject=field_value(page, "subject"), body=field_value(page, "body")).get_data(as_text=True)
-    assert "<html" not in preview.split('srcdoc="')[0]
     assert '<dd id="preview-subject">Your chat with Blue Fern Shop</dd>' in preview
     assert "&gt; You: Do you ship to Oslo?" in preview  # quoted in the text version
-    assert re.search(r'<iframe class="mail-html[^"]*" id="preview-html" sandbox="" [^>]*srcdoc="&lt;!doctype html&gt;',
-                     preview)
+    # The HTML version loads in a sandboxed frame from its own URL (its own policy lets the
+    # email's inline styles apply); the draft is posted into it.
+    assert re.search(r'<iframe class="mail-html[^"]*" id="preview-html" name="preview-frame" sandbox=""', preview)
+    assert "srcdoc" not in preview
+    frame_url = f"/inbox/{conversation_id}/compose/preview?kind=follow_up"
+    assert re.search(r'target="preview-frame" data-fills-frame="preview-html"\s+action="' + re.escape(frame_url), preview)
+    frame = merchant.post(f"/inbox/{conversation_id}/compose/preview?kind=follow_up",
+                          {"draft_key": key, "subject": field_value(page, "subject"), "body": field_value(page, "body")})
+    assert frame.status_code == 200 and frame.mimetype == "text/html"
+    policy = frame.headers["Content-Security-Policy"]
+    assert "style-src 'unsafe-inline'" in policy and "default-src 'none'" in policy and "script-src" not in policy
+    assert "frame-ancestors 'self'" in policy
+    framed = frame.get_data(as_text=True)
+    assert "<blockquote>" in framed and "Do you ship to Oslo?" in framed and "sans-serif" in framed
+    assert merchant.post(f"/inbox/{conversation_id}/compose/preview?kind=follow_up",
+                         {"draft_key": "short", "subject": "x", "body": "y"}).status_code == 400
     assert DRAFT_KEY.search(preview).group(1) == key  # the same draft
     assert emails(app) == []
 

@@ -80,7 +80,7 @@ def test_another_sender_can_be_typed_and_gets_the_send_as_hint(app, merchant, pr
         assert draft.sender_email == "orders@bluefern.example.com"
         assert draft.oauth_grant_id is not None  # the sender is not part of the sign-in
         page = merchant.get("/wizard/smtp").get_data(as_text=True)
-        assert "Sender Email differs from Username" in page and alias_words in page
+        assert "Sender email differs from Username" in page and alias_words in page
 
 
 def test_an_outlook_com_account_moves_to_the_outlook_com_host(app, client):

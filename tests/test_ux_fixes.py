@@ -59,7 +59,7 @@ def test_port_security_mismatch_offers_the_switch_and_applies_it(merchant, start
     assert 'name="fix" value="security=ssl"' in page and "Switch Security to SSL/TLS" in page
     fixed = merchant.post("/wizard/smtp", {**values, "fix": "security=ssl"}, htmx=htmx)
     body = fixed.get_data(as_text=True)
-    assert fixed.status_code == 200 and "Security Protocol is now SSL/TLS." in body
+    assert fixed.status_code == 200 and "Security protocol is now SSL/TLS." in body
     assert re.search(r'<option value="ssl" selected>', body)
     assert "port_security_mismatch" not in codes(body, "port")
 

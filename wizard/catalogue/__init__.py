@@ -85,6 +85,12 @@ class ProviderPreset:
     oauth_only_hosts: tuple[str, ...] = ()
     # The sign-in provider (wizard.oauth key) offered instead of a password; "" for none.
     sign_in: str = ""
+    # One to three letters standing for the provider on its card (its initial when unset).
+    monogram: str = ""
+
+    @property
+    def mark(self) -> str:
+        return self.monogram or self.name[:1].upper()
 
     def offers(self, port: int, security: str | None = None) -> bool:
         return any(o.port == port and (security is None or o.security == security) for o in self.ports)
@@ -236,6 +242,7 @@ def _preset(raw: dict) -> ProviderPreset:
         oauth_only_domains=tuple(d.lower() for d in raw.get("oauth_only_domains", ())),
         oauth_only_hosts=tuple(h.lower() for h in raw.get("oauth_only_hosts", ())),
         sign_in=raw.get("sign_in", ""),
+        monogram=raw.get("monogram", ""),
     )
 
 
@@ -267,6 +274,7 @@ def local_preset(host: str, port: int) -> ProviderPreset:
         password_label="Password",
         password_help="Any password except wrong-password.",
         sign_in="local",
+        monogram="T",
     )
 
 

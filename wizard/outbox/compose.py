@@ -285,9 +285,19 @@ def _html_fragment(template: str, values: ComposeValues) -> str:
     return "\n".join(blocks)
 
 
+# Email clients drop <style> blocks and linked sheets unevenly, so the HTML email carries
+# its look inline on two wrappers: the system font stack (not the client's default serif),
+# a readable size and measure. Everything inside inherits it.
+EMAIL_BODY_STYLE = "margin:0;padding:0;background:#ffffff;"
+EMAIL_TEXT_STYLE = ("max-width:600px;padding:16px;font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,"
+                    "'Helvetica Neue',Arial,'Noto Sans',sans-serif;font-size:15px;line-height:1.55;color:#1c2530;")
+
+
 def _document(subject: str, fragment: str) -> str:
     return ("<!doctype html>\n<html><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(subject)}</title></head>\n<body>\n{fragment}\n</body></html>\n")
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{html.escape(subject)}</title></head>\n<body style=\"{EMAIL_BODY_STYLE}\">\n"
+            f"<div style=\"{EMAIL_TEXT_STYLE}\">\n{fragment}\n</div>\n</body></html>\n")
 
 
 def unsubscribe_footer(store_name: str, url: str) -> tuple[str, str]:

@@ -157,7 +157,7 @@ def set_server(draft: SmtpDraft, box: SecretBox, **fields: str) -> bool:
 
 
 def default_sender_name(store: Store) -> str:
-    """What a new draft's Sender Name starts as: a real value to keep or change, not a placeholder."""
+    """What a new draft's Sender name starts as: a real value to keep or change, not a placeholder."""
     return f"{store.name} Support"[:70]
 
 

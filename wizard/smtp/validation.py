@@ -26,11 +26,11 @@ from wizard.smtp.hosts import SCHEME, bare_host, ip_literal, is_hostname, neares
 
 FIELDS = ("host", "port", "security", "sender_name", "sender_email", "username", "password")
 LABELS = {
-    "host": "SMTP Host",
+    "host": "SMTP host",
     "port": "Port",
-    "security": "Security Protocol",
-    "sender_name": "Sender Name",
-    "sender_email": "Sender Email",
+    "security": "Security protocol",
+    "sender_name": "Sender name",
+    "sender_email": "Sender email",
     "username": "Username",
     "password": "Password",
 }

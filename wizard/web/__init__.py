@@ -30,13 +30,15 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
 
     from wizard.catalogue.help import topic_for_category
-    from wizard.smtp.diagnosis import is_library_text
-    from wizard.web.context import dev_mailbox_enabled, member_store
+    from wizard.smtp.diagnosis import category_title, is_library_text
+    from wizard.web.context import dev_mailbox_enabled, member_setup_state, member_store
     from wizard.web.oauth import banner_notice
 
     app.jinja_env.tests["library_text"] = is_library_text
     app.jinja_env.globals.update(dev_mailbox_enabled=dev_mailbox_enabled, current_user_store=member_store,
-                                 topic_for_category=topic_for_category, reconnect_notice=banner_notice)
+                                 member_setup_state=member_setup_state,
+                                 topic_for_category=topic_for_category, category_title=category_title,
+                                 reconnect_notice=banner_notice)
 
 
 def form_data() -> dict[str, str]:

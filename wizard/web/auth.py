@@ -56,8 +56,9 @@ def end_session() -> None:
 
 
 def home_for(member: Member) -> str:
-    """Where a member lands after signing in: support agents on the support desk."""
-    return "support.index" if member.role == "support" else "wizard.resume"
+    """Where a member lands after signing in: support agents on the support desk, merchants
+    on the home page (which sends anyone still setting up on to the wizard)."""
+    return "support.index" if member.role == "support" else "home.index"
 
 
 def safe_next(target: str | None) -> str | None:

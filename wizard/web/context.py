@@ -1,7 +1,7 @@
 """Per-request access to the app's shared objects (catalogue, secret box, store)."""
 from __future__ import annotations
 
-from flask import abort, current_app
+from flask import abort, current_app, g
 from flask_login import current_user
 
 from wizard.catalogue import Catalogue, load_catalogue
@@ -10,6 +10,7 @@ from wizard.models import Store
 from wizard.oauth.clients import sign_in_clients as clients_from_config
 from wizard.oauth.flow import SignInClient
 from wizard.secrets import SecretBox
+from wizard.setup.health import setup_finished
 from wizard.smtp.target_options import TargetOptions, target_options_from_config
 from wizard.smtp.target_options import dev_mailbox_enabled as mailbox_setting
 
@@ -34,6 +35,18 @@ def member_store() -> Store | None:
     """The signed-in member's store, or None (templates use it for the nav)."""
     store_id = getattr(current_user, "store_id", None)
     return get_session().get(Store, store_id) if store_id is not None else None
+
+
+def member_setup_state() -> str | None:
+    """For the header: "setting_up" until the store has saved settings (a compact header),
+    "set_up" after (the full navigation), None for visitors and support agents.
+    Worked out once per request."""
+    if not current_user.is_authenticated or current_user.role == "support":
+        return None
+    if "member_setup_state" not in g:
+        store = member_store()
+        g.member_setup_state = "set_up" if store is not None and setup_finished(get_session(), store) else "setting_up"
+    return g.member_setup_state
 
 
 def current_store() -> Store:

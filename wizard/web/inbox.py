@@ -394,6 +394,50 @@ def _compose_page(problem_list=(), **context):
     return htmx.page_or_fragment("inbox/compose.html", "inbox/_compose.html", problems=problems, **context)
 
 
+def _idempotency_key(store: Store, conversation: Conversation, form: ComposeForm) -> str:
+    return f"compose-{store.id}-{conversation.id}-{form.draft_key.data}"
+
+
+def _render_draft(store: Store, conversation: Conversation, contact, kind: str, form: ComposeForm):
+    """The email the compose form describes: ``(email or None, problems, one-click unsubscribe URL)``.
+    Raises ``NoPublicUrl`` for a reminder when no public address is configured."""
+    footer_url = one_click_url = None
+    if kind == "reminder":
+        # One stored token per draft: the preview and the email sent from it carry the same link.
+        footer_url, one_click_url = unsubscribe_urls(store.id, contact.email,
+                                                     issued_for=_idempotency_key(store, conversation, form))
+    email, problems = compose.render_email(
+        kind, form.subject.data or "", form.body.data or "", _compose_values(store, conversation, form),
+        max_body_chars=max_body_chars(), unsubscribe_url=footer_url)
+    return email, problems, one_click_url
+
+
+# The preview frame's own policy: the email's inline styles apply, nothing loads or runs.
+PREVIEW_FRAME_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+
+
+@bp.route("/<int:conversation_id>/compose/preview", methods=("POST",))
+def compose_preview_html(conversation_id: int):
+    """The HTML version of the draft being composed, for the preview's sandboxed frame
+    (the compose page's form posts into it). Its own policy lets the email's inline
+    styles apply, which the page's own policy forbids."""
+    store = current_store()
+    conversation = _own_conversation(conversation_id)
+    kind = request.args.get("kind", "follow_up")
+    form = ComposeForm()
+    if kind not in compose.KINDS or not form.validate_on_submit() or not DRAFT_KEY.fullmatch(form.draft_key.data or ""):
+        abort(400)
+    try:
+        email, _problems, _one_click = _render_draft(store, conversation, _contact(conversation), kind, form)
+    except NoPublicUrl:
+        email = None
+    body = email.body_html if email is not None else "<!doctype html><meta charset=utf-8><p>Nothing to preview.</p>"
+    response = current_app.response_class(body, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = PREVIEW_FRAME_POLICY
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
 @bp.route("/<int:conversation_id>/compose", methods=("GET", "POST"))
 def compose_email(conversation_id: int):
     """Write a follow-up from a template: preview it, then queue it (once per draft)."""
@@ -419,18 +463,12 @@ def compose_email(conversation_id: int):
         abort(400)
     if context["blocker"]:
         return _compose_page(**context)
-    idempotency_key = f"compose-{store.id}-{conversation.id}-{form.draft_key.data}"
-    footer_url = one_click_url = None
-    if kind == "reminder":
-        # One stored token per draft: the preview and the email sent from it carry the same link.
-        try:
-            footer_url, one_click_url = unsubscribe_urls(store.id, contact.email, issued_for=idempotency_key)
-        except NoPublicUrl as exc:  # production without WIZARD_PUBLIC_URL: no link from the Host header
-            context["send_error"] = str(exc)
-            return _compose_page(**context)
-    email, problems = compose.render_email(
-        kind, form.subject.data or "", form.body.data or "", _compose_values(store, conversation, form),
-        max_body_chars=max_body_chars(), unsubscribe_url=footer_url)
+    idempotency_key = _idempotency_key(store, conversation, form)
+    try:
+        email, problems, one_click_url = _render_draft(store, conversation, contact, kind, form)
+    except NoPublicUrl as exc:  # production without WIZARD_PUBLIC_URL: no link from the Host header
+        context["send_error"] = str(exc)
+        return _compose_page(**context)
     context["preview"] = email
     if email is not None and request.form.get("action") == "send":
         problems = compose.prompts_left(form.body.data or "")  # a template's instruction is never sent

@@ -25,7 +25,7 @@ from wizard.web.errors import error_page
 from wizard.web.forms import ActionForm
 from wizard.web.ids import parse_id
 from wizard.web.public_url import page_url
-from wizard.web.troubleshooting import deliverability_report, explanation, sender_domain
+from wizard.web.troubleshooting import deliverability_report, explanation, headline, sender_domain
 
 bp = Blueprint("support", __name__, url_prefix="/support")
 HISTORY_LENGTH = 20
@@ -105,6 +105,12 @@ def _links_context(store: Store, form: dict | None = None, errors: dict | None =
     }
 
 
+def _provider_name(key: str | None) -> str:
+    """A provider's name as merchants know it ("Amazon SES", not "ses")."""
+    preset = catalogue().get(key) if key else None
+    return preset.name if preset is not None else (key or "—")
+
+
 def _store_context(store: Store, focus_test: ConnectionTest | None = None, **links) -> dict:
     db = get_session()
     tests = db.exec(select(ConnectionTest).where(ConnectionTest.store_id == store.id)
@@ -113,6 +119,7 @@ def _store_context(store: Store, focus_test: ConnectionTest | None = None, **lin
                     .order_by(SendLog.id.desc()).limit(HISTORY_LENGTH)).all()
     latest_test = next((t for t in tests if t.status == "finished"), None)
     latest_send = sends[0] if sends else None
+    test_explain, send_explain = explanation(latest_test, store.provider), explanation(latest_send, store.provider)
     context = {
         "store": store,
         "members": db.exec(select(Member).where(Member.store_id == store.id).order_by(Member.id)).all(),
@@ -124,12 +131,14 @@ def _store_context(store: Store, focus_test: ConnectionTest | None = None, **lin
         "tests": tests,
         "sends": sends,
         "latest_test": read_only(latest_test),
-        "latest_test_explain": explanation(latest_test, store.provider),
+        "latest_test_explain": test_explain,
         "latest_send": read_only(latest_send),
-        "latest_send_explain": explanation(latest_send, store.provider),
+        "latest_send_explain": send_explain,
         "focus_test": read_only(focus_test),
         "focus_explain": explanation(focus_test, store.provider) if focus_test is not None else None,
         "stage_label": stage_label,
+        "provider_name": _provider_name,
+        "headline": headline(store, latest_test, test_explain, latest_send, send_explain),
         "domain": sender_domain(store),
         "check_url": url_for("support.deliverability", store_id=store.id),
     }

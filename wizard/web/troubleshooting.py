@@ -13,7 +13,7 @@ from wizard.db import get_session
 from wizard.dns.deliverability import check_domain
 from wizard.dns.resolver import DnsResolver
 from wizard.models import ConnectionTest, Store
-from wizard.setup import drafts, saving
+from wizard.setup import drafts, health, saving
 from wizard.smtp.diagnosis import explain, stage_label
 from wizard.web import htmx
 from wizard.web.context import catalogue, member_store
@@ -68,6 +68,20 @@ def deliverability_report(store) -> dict:
         return {"problem": str(exc)}
 
 
+def headline(store, latest, latest_explain: dict | None, last_send, send_explain: dict | None) -> dict:
+    """The one thing the page starts with: the newest failure explained (what it was, what to
+    check, the topic that covers it), or else the store's email health."""
+    state = health.email_health(get_session(), store)
+    failures = [(record, why) for record, why in ((latest, latest_explain), (last_send, send_explain)) if why]
+    if state.state != health.RECONNECT_NEEDED and failures:
+        record, why = max(failures, key=lambda pair: health.as_utc(pair[0].created_at))
+        fix = state.next_step if state.next_step.key != "follow_up" else health.health_texts().next_step("test")
+        return {"state": "failing", "ok": False, "title": why["title"], "text": why["hint"], "anchor": why["anchor"],
+                "next": fix}
+    return {"state": state.state, "ok": state.working, "title": state.title, "text": state.text, "anchor": None,
+            "next": state.next_step}
+
+
 @bp.route("/troubleshooting/deliverability")
 @login_required
 def deliverability():
@@ -94,11 +108,13 @@ def index():
         ).all()
         latest = tests[0] if tests else None
         last_send = saving.latest_send(db, store)
+        latest_explain, send_explain = explanation(latest, store.provider), explanation(last_send, store.provider)
         context.update(
+            headline=headline(store, latest, latest_explain, last_send, send_explain),
             latest_test=latest,
-            latest_explain=explanation(latest, store.provider),
+            latest_explain=latest_explain,
             last_send=last_send,
-            send_explain=explanation(last_send, store.provider),
+            send_explain=send_explain,
             history=tests[1:],
             preset=catalogue().get(store.provider),
             saved=drafts.get_saved(db, store),
