@@ -37,7 +37,7 @@ from imapclient.exceptions import CapabilityError, IMAPClientError
 from wizard.inbound.imap_diagnosis import answer_from_text, diagnose_answer, diagnose_exception
 from wizard.inbound.imap_transcript import ImapTranscript
 from wizard.inbound.imap_types import ImapAnswer, ImapFailure, ImapTarget, StageRecord
-from wizard.smtp.lookup import connect_first, first_refusal, resolve, resolve_with_nameserver
+from wizard.smtp.lookup import connect_first, first_refusal, resolve_target
 from wizard.smtp.session import fetch_presented_certificate
 from wizard.smtp.session import xoauth2_initial_response as xoauth2_response
 from wizard.smtp.tls import tls_context, wrap_verified
@@ -191,11 +191,7 @@ class ImapSession:
             self.stage("folder", self._select)
 
     def _dns(self) -> str:
-        target = self.target
-        if target.nameserver:
-            self.addresses = resolve_with_nameserver(target.nameserver, target.host, target.port, self.budget())
-        else:
-            self.addresses = resolve(target.host, target.port, self.budget())
+        self.addresses = resolve_target(self.target, self.budget())
         return ", ".join(sorted({a[4][0] for a in self.addresses}))
 
     def _connect(self) -> str:

@@ -17,7 +17,7 @@ import dns.resolver
 
 from wizard.dns.resolver import parse_nameserver
 
-__all__ = ["resolve", "resolve_with_nameserver", "first_refusal", "connect_first"]
+__all__ = ["resolve", "resolve_with_nameserver", "resolve_target", "first_refusal", "connect_first"]
 
 # Look-ups run on long-lived threads: ``getaddrinfo`` has no deadline of its
 # own, and starting a thread per look-up costs more than the look-up itself.
@@ -97,3 +97,10 @@ def connect_first(addresses: list[tuple], timeout) -> tuple[socket.socket, tuple
             continue
         return sock, address
     raise last_error or OSError("no address to connect to")
+
+
+def resolve_target(target, timeout: float) -> list[tuple]:
+    """The addresses of ``target`` (an SMTP or IMAP target: ``host``, ``port``, ``nameserver``)."""
+    if target.nameserver:
+        return resolve_with_nameserver(target.nameserver, target.host, target.port, timeout)
+    return resolve(target.host, target.port, timeout)

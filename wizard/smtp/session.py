@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 
 from wizard.smtp.diagnosis import Failure, diagnose_exception, diagnose_reply
-from wizard.smtp.lookup import connect_first, first_refusal, resolve, resolve_with_nameserver
+from wizard.smtp.lookup import connect_first, first_refusal, resolve_target
 from wizard.smtp.tls import presented_certificate, wrap_verified
 from wizard.smtp.transcript import Transcript
 from wizard.smtp.types import Reply, SmtpTarget, StageRecord, reply_from
@@ -219,11 +219,7 @@ class SmtpSession:
             self.stage("auth", self._auth)
 
     def _dns(self) -> str:
-        target = self.target
-        if target.nameserver:
-            self.addresses = resolve_with_nameserver(target.nameserver, target.host, target.port, self.budget())
-        else:
-            self.addresses = resolve(target.host, target.port, self.budget())
+        self.addresses = resolve_target(self.target, self.budget())
         return ", ".join(sorted({a[4][0] for a in self.addresses}))
 
     def _connect(self) -> str:
