@@ -257,11 +257,18 @@ def _conversation_context(conversation: Conversation, reply_form: ReplyForm | No
     return context
 
 
+# Conversations listed beside the open one on wide screens (the full list is /inbox).
+PANE_SIZE = 30
+
+
 @bp.route("/<int:conversation_id>")
 def conversation(conversation_id: int):
     conversation = _own_conversation(conversation_id)
-    return htmx.page_or_fragment("inbox/conversation.html", "inbox/_conversation.html",
-                                 **_conversation_context(conversation, before=request.args.get("before") or None))
+    context = _conversation_context(conversation, before=request.args.get("before") or None)
+    # The whole page (not an htmx swap of the conversation) has the list beside it.
+    pane = None if htmx.wants_fragment() else inbox.inbox_page(get_session(), context["store"], set(), gone_minutes(),
+                                                                size=PANE_SIZE)
+    return htmx.page_or_fragment("inbox/conversation.html", "inbox/_conversation.html", pane=pane, **context)
 
 
 @bp.route("/<int:conversation_id>/timeline/earlier")
