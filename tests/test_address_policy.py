@@ -130,9 +130,17 @@ def test_a_name_resolving_to_loopback_is_refused(strict_app):
 
 
 def test_ports_outside_the_list_are_refused(strict_app):
+    """Said in step 3 already, next to the port (nothing is tried, the draft is kept)."""
     strict_app.config["SMTP_ALLOWED_PORTS"] = "25,465,587,2525"
-    page = refused_page(strict_app, "smtp.example.com", 6379)
-    assert "Port 6379 is not allowed" in page
+    merchant = sign_up(strict_app.test_client())
+    enable_prechat(merchant)
+    choose_other(merchant)
+    response = merchant.post("/wizard/smtp", {"host": "smtp.example.com", "port": "6379", "security": "starttls",
+                                              "sender_name": "Blue Fern", "sender_email": SMTP_USERNAME,
+                                              "username": SMTP_USERNAME, "password": SMTP_PASSWORD})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Port 6379 is not allowed" in page
+    assert 'data-code="port_not_allowed"' in page and 'value="6379"' in page
 
 
 def test_the_operator_cli_has_no_policy(app, starttls_server, certs, monkeypatch):
