@@ -194,19 +194,27 @@ def apply_provider(session: Session, store: Store, preset: ProviderPreset, regio
     session.commit()
 
 
-def update_draft(session: Session, store: Store, form: dict[str, str], box: SecretBox) -> SmtpDraft:
+def update_draft(session: Session, store: Store, form: dict[str, str], box: SecretBox,
+                 draft: SmtpDraft | None = None) -> SmtpDraft:
     """Store what was typed (errors included). A typed password is bound to
     the typed server; a blank one keeps the stored password only while the
-    server (host, port, security, username) is the one it was typed for."""
-    draft = get_draft(session, store) or SmtpDraft(store_id=store.id)
+    server (host, port, security, username) is the one it was typed for.
+    ``draft``: the store's draft when the caller has it already. Nothing is
+    written when nothing changed (live validation calls this on every pause)."""
+    draft = draft or get_draft(session, store) or SmtpDraft(store_id=store.id)
+    before = (draft.id, draft.provider, *(getattr(draft, field) for field in TEXT_FIELDS))
     draft.provider = store.provider or ""
     for field in TEXT_FIELDS:
         setattr(draft, field, clean_for_storage(form.get(field, "")))
     password = form.get("password", "")
     if password and not signed_in(draft):
         store_password(draft, password, box)
+        changed = True
     else:
-        keep_credentials_bound(session, draft, box)
+        changed = keep_credentials_bound(session, draft, box)
+    changed = changed or before != (draft.id, draft.provider, *(getattr(draft, field) for field in TEXT_FIELDS))
+    if not changed:
+        return draft
     draft.updated_at = utcnow()
     session.add(draft)
     session.commit()

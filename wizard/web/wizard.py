@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from wizard import audit
 from wizard.catalogue import SECURITY_LABELS
 from wizard.db import get_engine, get_session
-from wizard.models import ConnectionTest, SmtpDraft, Store
+from wizard.models import ConnectionTest, Store
 from wizard.secrets import SERVER_CHANGED, UNREADABLE, SecretError
 from wizard.setup import connection_tests, drafts, saving, steps, targets
 from wizard.setup.live_checks import with_installation_checks
@@ -204,9 +204,10 @@ def smtp_check():
     db = get_session()
     box = secret_box()
     typed = form_data()
-    before = drafts.get_draft(db, store) or SmtpDraft(store_id=store.id)
-    had_password, had_sign_in = bool(before.password_encrypted), before.oauth_grant_id is not None
-    draft = drafts.update_draft(db, store, typed, box)
+    before = drafts.get_draft(db, store)
+    had_password = bool(before is not None and before.password_encrypted)
+    had_sign_in = before is not None and before.oauth_grant_id is not None
+    draft = drafts.update_draft(db, store, typed, box, draft=before)
     findings = by_field(smtp_findings(typed, draft))
     trigger = request.headers.get("HX-Trigger-Name", "")
     if trigger not in FIELDS:
