@@ -64,11 +64,24 @@ def test_walk_the_wizard_without_tripping(live, new_page, artifacts, size):
     expect(page.locator("[data-code=port_security_mismatch]")).to_have_count(0)
     # Back to the mailbox's own STARTTLS port for the real test.
     page.get_by_label("Port", exact=True).fill(str(live.mailbox_port))
-    page.get_by_label("Security Protocol").select_option("starttls")
+    # The live check of the security change answers before the password is typed (a person is
+    # never faster than it; a script is, and its typing would land in a field about to be redrawn).
+    with page.expect_response(lambda response: "/wizard/smtp/check" in response.url):
+        page.get_by_label("Security Protocol").select_option("starttls")
     # Another server: the password field says the saved one was dropped, then takes it again.
     changed = page.locator("#feedback-password [data-code=password_server_changed]")
     expect(changed).to_be_visible()
-    page.locator("#password").fill(SMTP_SECRET)
+    # A script types within milliseconds of a redraw of the password field (the live check of the
+    # server change); what it typed may land in the field being replaced. A person types again; so
+    # does the script, at most three times, and the notice must then be gone.
+    for _attempt in range(3):
+        page.locator("#password").fill(SMTP_SECRET)
+        page.locator("#password").press("Tab")
+        try:
+            expect(changed).to_have_count(0, timeout=3000)
+            break
+        except AssertionError:
+            continue
     expect(changed).to_have_count(0)
     expect(page.locator("#feedback-port .msg")).to_have_count(0)
 
