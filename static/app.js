@@ -29,6 +29,28 @@
     showAlert("Could not reach the server. Check your connection; what you typed is still in the form.");
   });
 
+  // The header menus are <details> (they open without script); with script they
+  // also close as menus do: on Escape (focus back on their button) and on a click
+  // elsewhere on the page.
+  function openMenus() {
+    return Array.prototype.slice.call(document.querySelectorAll("details.menu[open]"));
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    openMenus().forEach(function (menu) {
+      var hadFocus = menu.contains(document.activeElement);
+      menu.removeAttribute("open");
+      if (hadFocus) { menu.querySelector("summary").focus(); }
+    });
+  });
+
+  document.addEventListener("click", function (event) {
+    openMenus().forEach(function (menu) {
+      if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
+    });
+  });
+
   document.addEventListener("htmx:afterRequest", function (event) {
     var region = document.getElementById("global-alert");
     if (region && event.detail.successful) { region.textContent = ""; }

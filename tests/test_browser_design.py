@@ -69,6 +69,16 @@ def test_header_cards_and_home_at_each_width(live, new_page, artifacts, size):
     shot(page, artifacts, f"{name}-1-setting-up.png")
     account.locator("summary").click()
     expect(account.get_by_role("button", name="Sign out")).to_be_hidden()
+    # Menus close as menus do: Escape (focus back on the button) and a click elsewhere.
+    account.locator("summary").click()
+    expect(account.get_by_role("button", name="Sign out")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(account.get_by_role("button", name="Sign out")).to_be_hidden()
+    assert account.locator("summary").evaluate("el => el === document.activeElement")
+    account.locator("summary").click()
+    expect(account.get_by_role("button", name="Sign out")).to_be_visible()
+    page.mouse.click(8, VIEWPORTS[size]["height"] - 8)  # the page's bottom-left corner, outside the menu
+    expect(account.get_by_role("button", name="Sign out")).to_be_hidden()
 
     complete_pre_chat_form(page)
     expect(step(page, "provider")).to_be_visible()
@@ -116,6 +126,9 @@ def test_header_cards_and_home_at_each_width(live, new_page, artifacts, size):
         menu.locator("summary").click()
         expect(menu.get_by_role("link", name="Inbox")).to_be_visible()
         shot(page, artifacts, f"{name}-5-menu-open.png")
+        page.keyboard.press("Escape")
+        expect(menu.get_by_role("link", name="Inbox")).to_be_hidden()
+        menu.locator("summary").click()
         menu.get_by_role("link", name="Inbox").click()
         expect(page).to_have_url(url_is(live, "/inbox"))
     assert new_page.problems.items == []
