@@ -7,6 +7,7 @@ import html
 
 import pytest
 
+from conftest import run_connection_test
 from oauth_helpers import (
     audit_actions,
     choose_provider,
@@ -15,9 +16,11 @@ from oauth_helpers import (
     grants_of,
     landing_page,
     merchant_store,
+    saved_of,
     sign_in_with,
     signin_server,
     stored_tokens,
+    xoauth2_server,
 )
 
 REVOKED = "The provider confirmed HeiChat's access is revoked."
@@ -57,3 +60,27 @@ def test_disconnect_without_a_sign_in_says_so(app, merchant):
         choose_provider(merchant, "google")
         response = merchant.post("/oauth/disconnect")
         assert "There is no sign-in to disconnect." in html.unescape(landing_page(merchant, response))
+
+
+def test_a_sign_in_nothing_uses_any_more_is_deleted(app, merchant, certs):
+    other = "sales@" + merchant.email.split("@", 1)[1]
+    with signin_server(app) as signin, xoauth2_server(certs, signin, "google") as smtp:
+        choose_provider(merchant, "google")
+        fill_smtp(merchant, host="127.0.0.1", port=smtp.port)
+        sign_in_with(merchant, "google")
+        assert 'data-category="ok"' in run_connection_test(merchant).get_data(as_text=True)
+        assert merchant.post("/wizard/save").status_code == 302
+        store_id = merchant_store(app, merchant)
+        [first] = grants_of(app, store_id)
+
+        # Another account in the draft: the saved settings still send with the first one.
+        sign_in_with(merchant, "google", email=other)
+        assert sorted(g.account_email for g in grants_of(app, store_id)) == sorted([merchant.email, other])
+        assert saved_of(app, store_id).oauth_grant_id == first.id
+
+        # Saved with the other account: nothing uses the first grant, so its tokens go.
+        assert 'data-category="ok"' in run_connection_test(merchant).get_data(as_text=True)
+        assert merchant.post("/wizard/save").status_code == 302
+        [kept] = grants_of(app, store_id)
+        assert kept.account_email == other and saved_of(app, store_id).oauth_grant_id == kept.id
+        assert draft_of(app, store_id).oauth_grant_id == kept.id

@@ -69,3 +69,22 @@ def test_a_send_only_microsoft_sign_in_is_told_to_sign_in_again(app, merchant, c
     assert 'value="outlook.office365.com"' in body  # the typed server is kept
     with Session(app.extensions["db_engine"]) as session:
         assert get_fetching(session, store_id) is None  # nothing saved, nothing tried
+
+
+def test_disconnecting_the_sign_in_stops_reading_and_says_why(app, merchant, certs):
+    store_id = saved_microsoft_sign_in(app, merchant, certs)
+    with Session(app.extensions["db_engine"]) as session:
+        turn_on(session, store_id, saved_of(app, store_id), ServerChoice("outlook.office365.com", 993, "ssl"),
+                secret_box(app), load_catalogue())
+
+    with signin_server(app):
+        response = merchant.post("/oauth/disconnect")
+
+    assert response.status_code == 302  # not a broken page: reading no longer holds the grant
+    assert grants_of(app, store_id) == []
+    with Session(app.extensions["db_engine"]) as session:
+        row = get_fetching(session, store_id)
+        assert (row.enabled, row.oauth_grant_id, row.last_category) == (False, None, "login_unavailable")
+    page = html.unescape(merchant.get("/inbox/replies").get_data(as_text=True))
+    assert 'data-enabled="no"' in page
+    assert "Reading stopped: the sign-in it used was disconnected." in page

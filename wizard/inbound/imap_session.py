@@ -40,6 +40,7 @@ from wizard.inbound.imap_types import ImapAnswer, ImapFailure, ImapTarget, Stage
 from wizard.smtp.lookup import connect_first, first_refusal, resolve_target
 from wizard.smtp.session import fetch_presented_certificate
 from wizard.smtp.session import xoauth2_initial_response as xoauth2_response
+from wizard.smtp.stage_clock import StageClock
 from wizard.smtp.tls import tls_context, wrap_verified
 
 __all__ = ["ImapSession", "Refused", "StageFailed", "planned_stages"]
@@ -102,43 +103,20 @@ class _CheckedClient(IMAPClient):
         return self._prepared
 
 
-class ImapSession:
+class ImapSession(StageClock):
     """One client connection to ``target``, opened stage by stage."""
 
     def __init__(self, target: ImapTarget, *, transcript: ImapTranscript | None = None,
                  on_stage: Callable[[StageRecord], None] | None = None, deadline: float | None = None):
+        super().__init__(target.timeout, on_stage, deadline)
         self.target = target
         self.transcript = transcript
-        self.on_stage = on_stage
-        self.deadline = deadline
-        self.started = time.monotonic()
-        self.stages: list[StageRecord] = []
         self.addresses: list[tuple] = []
         self.sock: socket.socket | None = None
         self.client: _CheckedClient | None = None
         self.folder_state: dict = {}
 
-    # -- the clock and the stage records -------------------------------------------------
-
-    def remaining(self) -> float:
-        if self.deadline is None:
-            return self.target.timeout
-        return self.deadline - time.monotonic()
-
-    def budget(self, cap: float | None = None) -> float:
-        remaining = self.remaining()
-        if remaining <= 0:
-            raise TimeoutError("the test ran out of time")
-        return min(remaining, cap) if cap else remaining
-
-    def elapsed_ms(self) -> int:
-        return int((time.monotonic() - self.started) * 1000)
-
-    def _record(self, name: str, began: float, ok: bool, detail: str = "") -> None:
-        stage = StageRecord(name, ok, int((time.monotonic() - began) * 1000), None, detail)
-        self.stages.append(stage)
-        if self.on_stage:
-            self.on_stage(stage)
+    # -- the stages ------------------------------------------------------------------------
 
     def stage(self, name: str, action: Callable[[], str | None], cap: float | None = None) -> str | None:
         """Run one stage within its share of the deadline; on failure record it and raise ``StageFailed``."""
@@ -147,13 +125,13 @@ class ImapSession:
             self._set_timeout(self.budget(cap))
             detail = action()
         except StageFailed as failed:
-            self._record(name, began, False, failed.failure.detail)
+            self.record(name, began, False, detail=failed.failure.detail)
             raise
         except (OSError, IMAPClientError, imaplib.IMAP4.abort, ValueError, EOFError) as exc:
             failure = diagnose_exception(name, exc, self.target)
-            self._record(name, began, False, failure.detail)
+            self.record(name, began, False, detail=failure.detail)
             raise StageFailed(name, failure) from exc
-        self._record(name, began, True, detail or "")
+        self.record(name, began, True, detail=detail or "")
         return detail
 
     def _set_timeout(self, seconds: float) -> None:

@@ -25,6 +25,7 @@ from wizard.setup.drafts import (
     signed_in,
     stored_password,
 )
+from wizard.setup.sign_in import prune_unused_grants
 from wizard.smtp.target_options import saved_identity
 from wizard.smtp.types import ProbeResult
 
@@ -75,6 +76,7 @@ def save_settings(session: Session, store: Store, draft: SmtpDraft, box: SecretB
     saved.saved_at = utcnow()
     session.add(saved)
     session.commit()
+    prune_unused_grants(session, store.id)
     return saved
 
 

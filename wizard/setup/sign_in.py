@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 from wizard import audit
 from wizard.catalogue import ProviderPreset
 from wizard.models import Member, OAuthGrant, SmtpDraft, SmtpSettings, Store, utcnow
+from wizard.models.inbound import ImapFetching
 from wizard.models.outbox import OutboxEmail
 from wizard.oauth.flow import GrantRevoked, SignInClient, TokenEndpointUnavailable, TokenSet
 from wizard.secrets import SecretBox, SecretError, ServerIdentity
@@ -115,6 +116,7 @@ def connect(session: Session, store: Store, draft: SmtpDraft, preset: ProviderPr
     draft.updated_at = utcnow()
     session.add(draft)
     session.commit()
+    prune_unused_grants(session, store.id)
     released = release_held_mail(session, store.id)
     audit.record(session, store_id=store.id, actor=actor,
                  action="oauth.reconnected" if reconnected else "oauth.connected",
@@ -237,12 +239,43 @@ def disconnect(session: Session, store: Store, grant: OAuthGrant, box: SecretBox
         for row in session.exec(select(model).where(model.oauth_grant_id == grant.id)).all():
             row.oauth_grant_id = None
             session.add(row)
+    _stop_reading_with(session, grant)
     session.flush()
     session.delete(grant)
     session.commit()
     audit.record(session, store_id=store.id, actor=actor, action="oauth.disconnected",
                  detail={"provider": grant.provider, "account": grant.account_email, "revoked_at_provider": revoked})
     return revoked
+
+
+def _stop_reading_with(session: Session, grant: OAuthGrant) -> None:
+    """Turn off "Bring replies into HeiChat" where it reads with ``grant`` (about to go), saying why."""
+    now = utcnow()
+    for row in session.exec(select(ImapFetching).where(ImapFetching.oauth_grant_id == grant.id)).all():
+        row.enabled, row.oauth_grant_id = False, None
+        row.last_category, row.last_checked_at, row.updated_at = "login_unavailable", now, now
+        row.last_error = ("Reading stopped: the sign-in it used was disconnected. Sign in again in the set-up, "
+                          "then turn reading on.")
+        session.add(row)
+
+
+def prune_unused_grants(session: Session, store_id: int) -> int:
+    """Delete the store's grants that nothing uses any more (the draft, the saved
+    settings and reading moved to another sign-in or to a password): their tokens
+    should not sit in the database. Not revoked at the provider: Google revokes
+    every grant of the account on one revocation, the one in use included.
+    Commits; returns how many went."""
+    used = set()
+    for model in (SmtpDraft, SmtpSettings, ImapFetching):
+        used |= set(session.exec(select(model.oauth_grant_id).where(model.store_id == store_id,
+                                                                     model.oauth_grant_id.is_not(None))).all())
+    unused = session.exec(select(OAuthGrant).where(OAuthGrant.store_id == store_id,
+                                                   OAuthGrant.id.not_in(used))).all()
+    for grant in unused:
+        session.delete(grant)
+    if unused:
+        session.commit()
+    return len(unused)
 
 
 # -- what the pages and the outbox show ----------------------------------------------------------

@@ -37,6 +37,7 @@ from collections.abc import Callable
 
 from wizard.smtp.diagnosis import Failure, diagnose_exception, diagnose_reply
 from wizard.smtp.lookup import connect_first, first_refusal, resolve_target
+from wizard.smtp.stage_clock import StageClock
 from wizard.smtp.tls import presented_certificate, wrap_verified
 from wizard.smtp.transcript import Transcript
 from wizard.smtp.types import Reply, SmtpTarget, StageRecord, reply_from
@@ -117,17 +118,14 @@ class _RecordingSMTP(smtplib.SMTP):
         return code, message
 
 
-class SmtpSession:
+class SmtpSession(StageClock):
     """One client connection to ``target``, opened stage by stage."""
 
     def __init__(self, target: SmtpTarget, *, transcript: Transcript | None = None,
                  on_stage: Callable[[StageRecord], None] | None = None, deadline: float | None = None):
+        super().__init__(target.timeout, on_stage, deadline)
         self.target = target
         self.transcript = transcript
-        self.on_stage = on_stage
-        self.deadline = deadline
-        self.started = time.monotonic()
-        self.stages: list[StageRecord] = []
         if transcript is not None:
             self.client = _RecordingSMTP(transcript, target.local_hostname)
         else:
@@ -137,28 +135,7 @@ class SmtpSession:
         self.banner = ""
         self.last_reply: Reply | None = None
 
-    # -- the clock and the stage records -------------------------------------------------
-
-    def remaining(self) -> float:
-        if self.deadline is None:
-            return self.target.timeout
-        return self.deadline - time.monotonic()
-
-    def budget(self, cap: float | None = None) -> float:
-        """How long the next step may take."""
-        remaining = self.remaining()
-        if remaining <= 0:
-            raise TimeoutError("the test ran out of time")
-        return min(remaining, cap) if cap else remaining
-
-    def elapsed_ms(self) -> int:
-        return int((time.monotonic() - self.started) * 1000)
-
-    def record(self, name: str, began: float, ok: bool, reply: Reply | None = None, detail: str = "") -> None:
-        stage = StageRecord(name, ok, int((time.monotonic() - began) * 1000), reply, detail)
-        self.stages.append(stage)
-        if self.on_stage:
-            self.on_stage(stage)
+    # -- the stages ------------------------------------------------------------------------
 
     def stage(self, name: str, action: Callable[[], Reply | str | None], cap: float | None = None):
         """Run one stage; on failure record it and raise ``StageFailed``."""
