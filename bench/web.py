@@ -41,7 +41,8 @@ sys.path[:0] = [str(ROOT)]
 
 USER_AGENT = "heichat-bench/1"
 CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
-POLL_URL = re.compile(r'hx-get="(/s/[^"]+/chat/messages\?after=\d+)"')
+# What htmx polls: hx-get, plus the hx-vals it sends with the GET.
+POLL_URL = re.compile(r'hx-get="(/s/[^"]+/chat/messages\?after=\d+)"\s+hx-vals=\'\{"emails": "(\d+)"\}\'')
 TIMEOUT = 10.0
 
 
@@ -145,7 +146,8 @@ def build_data(environment: dict[str, str], tabs: int, conversations_count: int)
                                                               "message": "Hello?", "csrf_token": token}, **base)
         assert answer.status_code == 302, answer.status_code
         page = visitor.get("/s/poll-bench-shop/chat", **base).get_data(as_text=True)
-        setup.poll_requests.append((POLL_URL.search(page).group(1), cookie_header(visitor)))
+        polled = POLL_URL.search(page)
+        setup.poll_requests.append((f"{polled.group(1)}&emails={polled.group(2)}", cookie_header(visitor)))
     print(f"  {tabs:,} visitor tabs in {time.monotonic() - started:.0f} s", flush=True)
 
     checker, _ = signed_up("owner@check.bench.example", "Check Bench Shop")

@@ -108,3 +108,37 @@ def test_a_message_without_the_csrf_token_is_refused(app, merchant):
 
 def test_unknown_store_chat_messages_is_404(client):
     assert client.get("/s/no-such-store/chat/messages").status_code == 404
+
+
+def test_an_email_the_store_sends_shows_up_in_the_open_chat(app, merchant, starttls_server):
+    from test_outbox import drain, queue_email
+
+    from helpers import store_id_of
+    from imap_helpers import save_sending
+
+    save_sending(merchant, starttls_server)
+    visitor = start_chat(app)
+    page = visitor.get(CHAT).get_data(as_text=True)
+    poll_url = polled_url(page)
+    assert poll_url.endswith("&emails=0")
+    conversation = conversation_row(app)
+    email = queue_email(app, store_id_of(app, merchant.email), "oslo", recipient="ada@example.com",
+                        conversation_id=conversation.id)
+
+    # Queued, not delivered: nothing the visitor received yet.
+    assert visitor.get(poll_url, htmx=True).status_code == 204
+    assert drain(app).sent == 1
+
+    arrived = visitor.get(poll_url, htmx=True)
+    body = arrived.get_data(as_text=True)
+    assert arrived.status_code == 200 and "emailed you" in body and f'data-email-id="{email.id}"' in body
+    newer = polled_url(body)
+    assert newer.endswith(f"&emails={email.id}") and visitor.get(newer, htmx=True).status_code == 204
+    # Polled without emails= (a page from before, or a script): chat messages only, as before.
+    assert visitor.get(poll_url.split("&")[0], htmx=True).status_code == 204
+
+
+def polled_url(page: str) -> str:
+    """The URL htmx polls: hx-get plus the hx-vals it sends along with a GET."""
+    log = re.search(r'hx-get="(/s/blue-fern-shop/chat/messages\?after=\d+)"\s+hx-vals=\'\{"emails": "(\d+)"\}\'', page)
+    return f"{log.group(1)}&emails={log.group(2)}"

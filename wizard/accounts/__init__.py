@@ -72,9 +72,12 @@ def member_for_session(db: Session, key: str | None, now: datetime | None = None
     if not key or len(key) > 100:
         return None
     now = now or utcnow()
-    row = db.exec(select(SignInSession).where(SignInSession.key_hash == _digest(key))).first()
-    if row is None:
+    # Both rows in one query: every signed-in request asks this first.
+    found = db.exec(select(SignInSession, Member).join(Member, Member.id == SignInSession.member_id)
+                    .where(SignInSession.key_hash == _digest(key))).first()
+    if found is None:
         return None
+    row, member = found
     if _expired(row, now):
         db.delete(row)
         db.commit()
@@ -83,8 +86,7 @@ def member_for_session(db: Session, key: str | None, now: datetime | None = None
         row.last_seen_at = now
         db.add(row)
         db.commit()
-    member = db.get(Member, row.member_id)
-    return _attach(member, key) if member is not None else None
+    return _attach(member, key)
 
 
 def end_session(db: Session, key: str | None) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from wizard.models import Contact, Conversation, Store, utcnow
+from wizard.models.outbox import BOUNCED, SENT, OutboxEmail
 from wizard.outbox.times import as_utc
 
 WRITE_EVERY = timedelta(seconds=30)
@@ -28,6 +29,7 @@ WRITE_EVERY = timedelta(seconds=30)
 _conversation = Conversation.__table__
 _store = Store.__table__
 _contact = Contact.__table__
+_email = OutboxEmail.__table__
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class PollState:
     contact_id: int | None
     newest_message_id: int  # 0 before the first message
     last_seen_at: datetime
+    # The newest email of the conversation, delivered or not (0 before the first).
+    newest_email_id: int = 0
 
 
 def poll_state(connection: Connection, slug: str, tokens: Iterable[str]) -> PollState | None:
@@ -49,13 +53,14 @@ def poll_state(connection: Connection, slug: str, tokens: Iterable[str]) -> Poll
         return None
     row = connection.execute(
         select(_conversation.c.store_id, _conversation.c.id, _conversation.c.token, _conversation.c.contact_id,
-               _conversation.c.last_message_id, _conversation.c.last_seen_at)
+               _conversation.c.last_message_id, _conversation.c.last_seen_at, _conversation.c.last_email_id)
         .join(_store, _store.c.id == _conversation.c.store_id)
         .where(_conversation.c.token.in_(wanted), _store.c.slug == slug)
         .limit(1)).first()
     if row is None:
         return None
-    return PollState(row.store_id, row.id, row.token, row.contact_id, row.last_message_id or 0, as_utc(row.last_seen_at))
+    return PollState(row.store_id, row.id, row.token, row.contact_id, row.last_message_id or 0, as_utc(row.last_seen_at),
+                     row.last_email_id or 0)
 
 
 def presence_due(last_seen_at: datetime, now: datetime | None = None) -> bool:
@@ -78,3 +83,17 @@ def note_presence(connection: Connection, conversation_id: int, contact_id: int 
     if written and contact_id is not None:
         connection.execute(update(_contact).where(_contact.c.id == contact_id).values(last_seen_at=now))
     return bool(written)
+
+
+def email_arrived(connection: Connection, state: PollState, shown_email_id: int) -> bool:
+    """Whether an email newer than the page's newest (``shown_email_id``) has reached
+    the visitor since (sent, or bounced after sending: what the chat page lists).
+    Asked only while the conversation holds a newer email than the page shows, so
+    the common poll stays one lookup; an indexed range on the conversation's emails."""
+    if state.newest_email_id <= shown_email_id:
+        return False
+    return connection.execute(
+        select(_email.c.id)
+        .where(_email.c.conversation_id == state.conversation_id, _email.c.store_id == state.store_id,
+               _email.c.id > shown_email_id, _email.c.status.in_((SENT, BOUNCED)))
+        .limit(1)).first() is not None

@@ -94,11 +94,11 @@ def _thread_headers(session: Session, conversation_id: int | None) -> tuple[str 
     if conversation_id is None:
         return None, ""
     previous = session.exec(
-        select(OutboxEmail).where(OutboxEmail.conversation_id == conversation_id).order_by(OutboxEmail.id.desc())
+        select(OutboxEmail).where(OutboxEmail.conversation_id == conversation_id).order_by(OutboxEmail.id.desc()).limit(1)
     ).first()
     reply = session.exec(
         select(InboundEmail).where(InboundEmail.conversation_id == conversation_id, InboundEmail.kind == MESSAGE)
-        .order_by(InboundEmail.id.desc())
+        .order_by(InboundEmail.id.desc()).limit(1)
     ).first()
     chain = (previous.references.split() + [previous.message_id]) if previous is not None else []
     answered = previous.message_id if previous is not None else None

@@ -77,10 +77,10 @@ def _test_outcome(test: ConnectionTest | None) -> Outcome | None:
 
 def _latest_send(session: Session, store_id: int) -> Outcome | None:
     """The newest email that went out or gave up: a test email or one from the outbox."""
-    log = session.exec(select(SendLog).where(SendLog.store_id == store_id).order_by(SendLog.id.desc())).first()
+    log = session.exec(select(SendLog).where(SendLog.store_id == store_id).order_by(SendLog.id.desc()).limit(1)).first()
     email = session.exec(
         select(OutboxEmail).where(OutboxEmail.store_id == store_id, OutboxEmail.status.in_((SENT, FAILED, BOUNCED)))
-        .order_by(func.coalesce(OutboxEmail.sent_at, OutboxEmail.created_at).desc(), OutboxEmail.id.desc())).first()
+        .order_by(func.coalesce(OutboxEmail.sent_at, OutboxEmail.created_at).desc(), OutboxEmail.id.desc()).limit(1)).first()
     candidates = []
     if log is not None:
         candidates.append(Outcome(f"Test email to {log.recipient}", as_utc(log.created_at), log.ok,
@@ -146,7 +146,7 @@ def email_health(session: Session, store: Store, now: datetime | None = None) ->
     notice = reconnect_notice(session, store) if saved is not None else None
     last_test = _test_outcome(session.exec(
         select(ConnectionTest).where(ConnectionTest.store_id == store.id, ConnectionTest.status == "finished")
-        .order_by(ConnectionTest.id.desc())).first())
+        .order_by(ConnectionTest.id.desc()).limit(1)).first())
     last_send = _latest_send(session, store.id)
     outbox = outbox_counts(session, store.id, now)
     state = _state(saved, notice, last_test, last_send)

@@ -30,9 +30,14 @@ from wizard.smtp.target_options import saved_identity
 from wizard.smtp.types import ProbeResult
 
 
+def has_test(session: Session, store: Store) -> bool:
+    """Whether the store ran Test Connection at all (an id, not a whole transcript)."""
+    return session.exec(select(ConnectionTest.id).where(ConnectionTest.store_id == store.id).limit(1)).first() is not None
+
+
 def latest_test(session: Session, store: Store) -> ConnectionTest | None:
     return session.exec(
-        select(ConnectionTest).where(ConnectionTest.store_id == store.id).order_by(ConnectionTest.id.desc())
+        select(ConnectionTest).where(ConnectionTest.store_id == store.id).order_by(ConnectionTest.id.desc()).limit(1)
     ).first()
 
 
@@ -110,6 +115,6 @@ def latest_send(session: Session, store: Store, since: datetime | None = None) -
     query = select(SendLog).where(SendLog.store_id == store.id)
     if since is not None:
         query = query.where(SendLog.created_at >= since)
-    return session.exec(query.order_by(SendLog.id.desc())).first()
+    return session.exec(query.order_by(SendLog.id.desc()).limit(1)).first()
 
 

@@ -54,9 +54,16 @@ def current_store() -> Store:
     store_id = getattr(current_user, "store_id", None)
     if store_id is None:
         abort(403)
+    # Kept for the request: the session's identity map holds objects weakly, so a
+    # store looked up only to check it (a blueprint's before_request) would be
+    # collected and read again by the view.
+    held = g.get("current_store")
+    if held is not None and held.id == store_id:
+        return held
     store = get_session().get(Store, store_id)
     if store is None:
         abort(403)
+    g.current_store = store
     return store
 
 

@@ -24,6 +24,7 @@ from wtforms.validators import DataRequired, Length
 from wizard.chat import conversations, presence
 from wizard.db import get_engine, get_session
 from wizard.models import Conversation, Store
+from wizard.models.outbox import OutboxEmail
 from wizard.web import htmx
 from wizard.web.forms import VisitorForm, no_nul
 from wizard.web.rate_limits import client_address, wait_before
@@ -73,8 +74,10 @@ def _chat_context(store: Store, conversation: Conversation | None, **context) ->
     context.setdefault("message_form", ChatMessageForm(formdata=None))
     context.setdefault("slow_down", None)
     entries = conversations.exchange(get_session(), conversation) if conversation is not None else []
+    emails = [entry.id for entry in entries if isinstance(entry, OutboxEmail)]
     return dict(store=store, conversation=conversation, messages=messages, entries=entries,
-                last_id=messages[-1].id if messages else 0, polling=POLLING, **context)
+                last_id=messages[-1].id if messages else 0, last_email_id=max(emails, default=0), polling=POLLING,
+                **context)
 
 
 def _wait(action: str, store: Store) -> int | None:
@@ -151,6 +154,16 @@ def _autocommit_engine():
     return engine
 
 
+def _email_arrived(state: presence.PollState) -> bool:
+    """An email reached the visitor that the page (``emails=``, the newest it lists) does not show yet.
+    A page without ``emails=`` asks about chat messages only."""
+    shown = request.args.get("emails", "")
+    if not (shown.isdigit() and len(shown) <= 18) or state.newest_email_id <= int(shown):
+        return False  # the common poll: no second query
+    with _autocommit_engine().connect() as connection:
+        return presence.email_arrived(connection, state, int(shown))
+
+
 def _poll(slug: str):
     """The polled message list: 204 while nothing is new since the id the page has,
     answered from the conversation's row alone; the list itself only when it changed."""
@@ -166,7 +179,7 @@ def _poll(slug: str):
     if state is None:
         _store(slug)  # 404 for an unknown store
         return make_response("", STOP_POLLING)
-    if request.args.get("after", "") == str(state.newest_message_id):
+    if request.args.get("after", "") == str(state.newest_message_id) and not _email_arrived(state):
         return make_response("", 204)
     store = _store(slug)
     conversation = _visitor_conversation(store)

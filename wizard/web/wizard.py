@@ -158,7 +158,7 @@ def smtp_context(values: dict[str, str], findings, draft, form) -> dict:
         "labels": LABELS,
         "password_saved": bool(draft and draft.password_encrypted) and drafts.password_problem(draft, secret_box()) is None,
         "passed": saving.draft_passed_test(db, store, draft, secret_box()),
-        "has_test": saving.latest_test(db, store) is not None,
+        "has_test": saving.has_test(db, store),
         "sign_in": sign_in_panel(store, draft),
     }
 
@@ -232,7 +232,7 @@ def smtp_check():
         feedback=findings,
         labels=LABELS,
         passed=saving.draft_passed_test(db, store, draft, box),
-        has_test=saving.latest_test(db, store) is not None,
+        has_test=saving.has_test(db, store),
     )
 
 
