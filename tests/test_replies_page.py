@@ -111,3 +111,11 @@ def test_the_imap_server_is_prefilled_from_the_provider(provider, smtp_host, ima
                          sender_name="", sender_email="", username="", password_encrypted="", fingerprint="")
     choice = suggested_server(saved, load_catalogue())
     assert (choice.host, choice.port, choice.security) == (imap_host, 993, "ssl")
+
+
+def test_the_inbox_and_the_sending_settings_lead_to_the_page(app, merchant):
+    for start in ("/inbox", "/inbox/settings"):
+        page = merchant.get(start).get_data(as_text=True)
+        assert 'href="/inbox/replies"' in page, start
+    landing = merchant.get("/inbox/replies")
+    assert landing.status_code == 200 and "Bring replies into HeiChat" in landing.get_data(as_text=True)
