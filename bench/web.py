@@ -42,7 +42,7 @@ sys.path[:0] = [str(ROOT)]
 USER_AGENT = "heichat-bench/1"
 CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
 # What htmx polls: hx-get, plus the hx-vals it sends with the GET.
-POLL_URL = re.compile(r'hx-get="(/s/[^"]+/chat/messages\?after=\d+)"\s+hx-vals=\'\{"emails": "(\d+)"\}\'')
+POLL_URL = re.compile(r'hx-get="(/s/[^"]+/chat/messages\?after=\d+)"\s+hx-vals=\'\{"emails": "([0-9]+-[0-9]+)"\}\'')
 TIMEOUT = 10.0
 
 

@@ -118,9 +118,7 @@ def test_an_email_the_store_sends_shows_up_in_the_open_chat(app, merchant, start
 
     save_sending(merchant, starttls_server)
     visitor = start_chat(app)
-    page = visitor.get(CHAT).get_data(as_text=True)
-    poll_url = polled_url(page)
-    assert poll_url.endswith("&emails=0")
+    poll_url = polled_url(visitor.get(CHAT).get_data(as_text=True))
     conversation = conversation_row(app)
     email = queue_email(app, store_id_of(app, merchant.email), "oslo", recipient="ada@example.com",
                         conversation_id=conversation.id)
@@ -132,13 +130,53 @@ def test_an_email_the_store_sends_shows_up_in_the_open_chat(app, merchant, start
     arrived = visitor.get(poll_url, htmx=True)
     body = arrived.get_data(as_text=True)
     assert arrived.status_code == 200 and "emailed you" in body and f'data-email-id="{email.id}"' in body
-    newer = polled_url(body)
-    assert newer.endswith(f"&emails={email.id}") and visitor.get(newer, htmx=True).status_code == 204
-    # Polled without emails= (a page from before, or a script): chat messages only, as before.
+    assert visitor.get(polled_url(body), htmx=True).status_code == 204
+    # Polled without emails= (a script, say): chat messages only, as before; a malformed value too.
     assert visitor.get(poll_url.split("&")[0], htmx=True).status_code == 204
+    for odd in ("\u00b2-0", "1-\u00b2", "-1-0", "9" * 30 + "-0", "1"):
+        assert visitor.get(poll_url.split("&")[0] + "&emails=" + odd, htmx=True).status_code == 204, odd
+
+
+def test_emails_delivered_out_of_order_both_show_up(app, merchant, starttls_server):
+    from datetime import timedelta
+
+    from test_outbox import drain, queue_email
+
+    from wizard.models.outbox import OutboxEmail
+
+    from helpers import store_id_of
+    from imap_helpers import save_sending
+
+    save_sending(merchant, starttls_server)
+    visitor = start_chat(app)
+    store_id = store_id_of(app, merchant.email)
+    conversation = conversation_row(app)
+    first, second = (queue_email(app, store_id, key, recipient="ada@example.com", conversation_id=conversation.id)
+                     for key in ("first", "second"))
+    with Session(app.extensions["db_engine"]) as session:
+        waiting = session.get(OutboxEmail, first.id)
+        waiting.next_attempt_at = utcnow() + timedelta(hours=1)  # waits for a retry; the second goes out
+        session.add(waiting)
+        session.commit()
+    assert drain(app).sent == 1
+    page = visitor.get(CHAT).get_data(as_text=True)
+    assert f'data-email-id="{second.id}"' in page and f'data-email-id="{first.id}"' not in page
+    poll_url = polled_url(page)
+    assert visitor.get(poll_url, htmx=True).status_code == 204
+
+    with Session(app.extensions["db_engine"]) as session:
+        due = session.get(OutboxEmail, first.id)
+        due.next_attempt_at = utcnow()
+        session.add(due)
+        session.commit()
+    assert drain(app).sent == 1
+
+    arrived = visitor.get(poll_url, htmx=True)
+    assert arrived.status_code == 200 and f'data-email-id="{first.id}"' in arrived.get_data(as_text=True)
 
 
 def polled_url(page: str) -> str:
     """The URL htmx polls: hx-get plus the hx-vals it sends along with a GET."""
-    log = re.search(r'hx-get="(/s/blue-fern-shop/chat/messages\?after=\d+)"\s+hx-vals=\'\{"emails": "(\d+)"\}\'', page)
+    log = re.search(r'hx-get="(/s/blue-fern-shop/chat/messages\?after=\d+)"\s+hx-vals=\'\{"emails": "([0-9]+-[0-9]+)"\}\'',
+                    page)
     return f"{log.group(1)}&emails={log.group(2)}"

@@ -5,12 +5,17 @@ sentence that says what to do, instead of a login failure at every fetch."""
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 
 from sqlmodel import Session
+from test_outbox import drain, queue_email, rows
 
 from wizard.catalogue import load_catalogue
 from wizard.inbound.imap_settings import ServerChoice, get_fetching, turn_on
 from wizard.models import OAuthGrant
+from wizard.models.outbox import SENT
+from wizard.oauth.clients import sign_in_clients
+from wizard.oauth.flow import SignInClient
 
 from conftest import run_connection_test
 from oauth_helpers import (
@@ -37,6 +42,32 @@ def saved_microsoft_sign_in(app, merchant, certs) -> int:
         assert 'data-category="ok"' in run_connection_test(merchant).get_data(as_text=True)
         assert merchant.post("/wizard/save").status_code == 302
     return merchant_store(app, merchant)
+
+
+def test_a_sign_in_from_before_the_reading_scope_still_renews_and_sends(app, merchant, certs):
+    """Consented when HeiChat asked for SMTP.Send alone: renewing asks for what the grant holds,
+    not for the longer list of today, which Microsoft would refuse."""
+    with signin_server(app, access_token_lifetime=2) as signin, xoauth2_server(certs, signin, "microsoft") as smtp:
+        current = sign_in_clients(app.config)["microsoft"]
+        before = SignInClient(replace(current.provider, scopes=tuple(SEND_ONLY.split())))
+        app.extensions["sign_in_clients"] = {**sign_in_clients(app.config), "microsoft": before}
+        choose_provider(merchant, "microsoft")
+        fill_smtp(merchant, host="127.0.0.1", port=smtp.port)
+        sign_in_with(merchant, "microsoft")
+        assert 'data-category="ok"' in run_connection_test(merchant).get_data(as_text=True)
+        assert merchant.post("/wizard/save").status_code == 302
+        store_id = merchant_store(app, merchant)
+        [grant] = grants_of(app, store_id)
+        assert IMAP_SCOPE not in grant.scope.split()
+        queue_email(app, store_id, "after-the-upgrade")
+
+        # Today's clients (the IMAP scope in their list); the token is about to expire.
+        stats = drain(app, sign_in_clients=sign_in_clients(app.config))
+
+        assert stats.sent == 1 and [r.status for r in rows(app)] == [SENT]
+        [renewed] = grants_of(app, store_id)
+        assert renewed.status == "connected" and renewed.refreshed_at > grant.refreshed_at
+        assert IMAP_SCOPE not in renewed.scope.split()  # still what was consented
 
 
 def test_a_microsoft_sign_in_covers_reading_and_reading_can_be_turned_on(app, merchant, certs):

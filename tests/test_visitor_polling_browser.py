@@ -55,7 +55,7 @@ def test_polling_backs_off_when_idle_or_hidden_and_speeds_up_on_activity(live, n
     page.evaluate(COUNT_POLLS)
     with page.expect_request(lambda request: "/chat/messages?" in request.url) as polled:
         advance(page, 3)
-    assert polled.value.url.endswith("&emails=0")  # the newest email the page lists rides along (hx-vals)
+    assert polled.value.url.endswith("&emails=1-0")  # which emails the page watches rides along (hx-vals)
 
     assert 8 <= polls_during(page, 20) <= 11  # active: every 2 s
     advance(page, 45)  # a minute without anything new

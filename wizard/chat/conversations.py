@@ -110,6 +110,13 @@ def messages(session: Session, conversation: Conversation) -> list[ChatMessage]:
         select(ChatMessage).where(ChatMessage.conversation_id == conversation.id).order_by(ChatMessage.id)).all())
 
 
+def emails_of(session: Session, conversation: Conversation) -> list[OutboxEmail]:
+    """Every email of the conversation, whatever its state, oldest first."""
+    return list(session.exec(
+        select(OutboxEmail).where(OutboxEmail.conversation_id == conversation.id,
+                                  OutboxEmail.store_id == conversation.store_id).order_by(OutboxEmail.id)).all())
+
+
 def sent_emails(session: Session, conversation: Conversation) -> list[OutboxEmail]:
     """The emails the store sent in this conversation (what the visitor received), oldest first."""
     return list(session.exec(

@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from wizard.models import Contact, Conversation, Store, utcnow
-from wizard.models.outbox import BOUNCED, SENT, OutboxEmail
+from wizard.models.outbox import BOUNCED, QUEUED, SENDING, SENT, OutboxEmail
 from wizard.outbox.times import as_utc
 
 WRITE_EVERY = timedelta(seconds=30)
@@ -85,15 +85,31 @@ def note_presence(connection: Connection, conversation_id: int, contact_id: int 
     return bool(written)
 
 
-def email_arrived(connection: Connection, state: PollState, shown_email_id: int) -> bool:
-    """Whether an email newer than the page's newest (``shown_email_id``) has reached
-    the visitor since (sent, or bounced after sending: what the chat page lists).
-    Asked only while the conversation holds a newer email than the page shows, so
-    the common poll stays one lookup; an indexed range on the conversation's emails."""
-    if state.newest_email_id <= shown_email_id:
+def email_arrived(connection: Connection, state: PollState, watch_from: int, listed: int) -> bool:
+    """Whether an email reached the visitor that the page does not list yet.
+
+    The page watches the conversation's emails from ``watch_from`` on (its
+    oldest email still on its way when it was drawn, else one past the newest)
+    and lists ``listed`` of those. Until an email at or past ``watch_from``
+    exists, nothing is asked (the common poll stays one lookup); then one
+    indexed count says whether more of them reached the visitor (sent, or
+    bounced after sending) than the page lists — in whatever order they went."""
+    if state.newest_email_id < watch_from:
         return False
-    return connection.execute(
-        select(_email.c.id)
+    delivered = connection.execute(
+        select(func.count())
+        .select_from(_email)
         .where(_email.c.conversation_id == state.conversation_id, _email.c.store_id == state.store_id,
-               _email.c.id > shown_email_id, _email.c.status.in_((SENT, BOUNCED)))
-        .limit(1)).first() is not None
+               _email.c.id >= watch_from, _email.c.status.in_((SENT, BOUNCED)))).scalar_one()
+    return delivered > listed
+
+
+def email_watch(emails: Iterable[OutboxEmail], listed_ids: Iterable[int]) -> tuple[int, int]:
+    """What a drawn page watches (``email_arrived``): from its oldest email still
+    on its way (else one past its newest), and how many of those it lists.
+    A failed or cancelled email is not watched: it goes out again only when
+    the merchant retries it, and the next page drawn shows it."""
+    emails = list(emails)
+    waiting = [email.id for email in emails if email.status in (QUEUED, SENDING)]
+    watch_from = min(waiting) if waiting else max((email.id for email in emails), default=0) + 1
+    return watch_from, sum(1 for email_id in listed_ids if email_id >= watch_from)

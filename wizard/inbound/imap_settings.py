@@ -179,6 +179,7 @@ def turn_off(session: Session, row: ImapFetching) -> None:
     """Stop fetching and forget the borrowed password (turning on again re-seals it)."""
     row.enabled = False
     row.password_encrypted = row.password_binding = None
+    row.oauth_grant_id = None  # no longer holds the sign-in it borrowed
     row.updated_at = utcnow()
     session.add(row)
     session.commit()

@@ -304,15 +304,17 @@ class SignInClient:
 
     # -- later: refresh and revoke ---------------------------------------------------------
 
-    def refresh(self, refresh_token: str) -> TokenSet:
+    def refresh(self, refresh_token: str, granted_scope: str = "") -> TokenSet:
         """A new access token (and the rotated refresh token, when the provider
-        rotates; otherwise the same one)."""
+        rotates; otherwise the same one). ``granted_scope``: what the grant holds
+        (``OAuthProvider.refresh_scope``)."""
         wait = REFRESH_BACKOFF_SECONDS
         for attempt in range(REFRESH_TRIES):
             try:
                 endpoints = self.endpoints()
                 with self._session() as session:
-                    token = session.refresh_token(endpoints.token_endpoint, refresh_token=refresh_token)
+                    token = session.refresh_token(endpoints.token_endpoint, refresh_token=refresh_token,
+                                                  scope=self.provider.refresh_scope(granted_scope))
                 tokens = self._token_set(token)
                 tokens.refresh_token = tokens.refresh_token or refresh_token
                 return tokens

@@ -49,6 +49,18 @@ class OAuthProvider:
         """The scope that allows SMTP sending (the first one listed)."""
         return self.scopes[0]
 
+    def refresh_scope(self, granted: str) -> str:
+        """The scopes to ask for when renewing a grant that holds ``granted``:
+        ours, less any API scope the grant never got. A refresh may not ask for
+        more than the sign-in granted (Microsoft refuses it), and a grant made
+        before a scope was added to the list must keep working for what it has.
+        OpenID scopes (``openid``, ``email``, ``offline_access``) stay: providers
+        do not echo them in ``scope``."""
+        held = set(granted.split())
+        if not held:
+            return " ".join(self.scopes)
+        return " ".join(scope for scope in self.scopes if "://" not in scope or scope in held)
+
 
 @dataclass(frozen=True)
 class SignInCatalogue:

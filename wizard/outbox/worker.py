@@ -307,6 +307,9 @@ class Worker:
     def link_for(self, session: Session, store_id: int, saved: SmtpSettings) -> _StoreLink:
         """The store's connection, new when its settings (or its access token) changed.
         Raises ``SecretError`` when nothing may be sent."""
+        if saved.auth_method == XOAUTH2 and get_grant(session, store_id, saved.oauth_grant_id) is None:
+            # Saved again with another sign-in a moment ago (the old grant then goes): read them again.
+            session.refresh(saved)
         key = settings_key(saved)
         if saved.auth_method == XOAUTH2:
             # Refreshed here, before the batch, when it is about to expire; a

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, select
 
 from wizard import audit
@@ -116,11 +118,11 @@ def connect(session: Session, store: Store, draft: SmtpDraft, preset: ProviderPr
     draft.updated_at = utcnow()
     session.add(draft)
     session.commit()
-    prune_unused_grants(session, store.id)
     released = release_held_mail(session, store.id)
     audit.record(session, store_id=store.id, actor=actor,
                  action="oauth.reconnected" if reconnected else "oauth.connected",
                  detail={"provider": provider_key, "account": email, "held_emails_released": released})
+    prune_unused_grants(session, store.id)
     return Connected(grant, released, reconnected)
 
 
@@ -145,7 +147,8 @@ def _store_tokens(grant: OAuthGrant, tokens: TokenSet, box: SecretBox, identity:
     if tokens.refresh_token:
         grant.refresh_token_encrypted = box.encrypt(tokens.refresh_token)
     grant.expires_at = tokens.expires_at
-    grant.scope = tokens.scope[:2000]
+    # A renewal that does not restate its scope keeps what the grant had.
+    grant.scope = (tokens.scope or grant.scope or "")[:2000]
     grant.refreshed_at = utcnow()
 
 
@@ -197,7 +200,7 @@ def _refresh(session: Session, grant: OAuthGrant, box: SecretBox, clients: Mappi
         raise TokenUnavailable("sign-in provider not configured")
     refreshed_before = _as_utc(grant.refreshed_at)
     try:
-        tokens = client.refresh(box.decrypt(grant.refresh_token_encrypted))
+        tokens = client.refresh(box.decrypt(grant.refresh_token_encrypted), grant.scope)
     except TokenEndpointUnavailable as exc:
         raise TokenUnavailable(str(exc)) from None
     except GrantRevoked as revoked:
@@ -235,11 +238,12 @@ def disconnect(session: Session, store: Store, grant: OAuthGrant, box: SecretBox
             revoked = client.revoke(box.decrypt(grant.refresh_token_encrypted))
         except SecretError:
             revoked = False
+    saved_used_it = session.exec(select(SmtpSettings.id).where(SmtpSettings.oauth_grant_id == grant.id)).first()
     for model in (SmtpDraft, SmtpSettings):
         for row in session.exec(select(model).where(model.oauth_grant_id == grant.id)).all():
             row.oauth_grant_id = None
             session.add(row)
-    _stop_reading_with(session, grant)
+    _stop_reading_with(session, grant, saved_used_it is not None)
     session.flush()
     session.delete(grant)
     session.commit()
@@ -248,10 +252,15 @@ def disconnect(session: Session, store: Store, grant: OAuthGrant, box: SecretBox
     return revoked
 
 
-def _stop_reading_with(session: Session, grant: OAuthGrant) -> None:
-    """Turn off "Bring replies into HeiChat" where it reads with ``grant`` (about to go), saying why."""
+def _stop_reading_with(session: Session, grant: OAuthGrant, saved_used_it: bool) -> None:
+    """Turn off "Bring replies into HeiChat" where it reads with ``grant`` (about to go), saying why:
+    a reading row that names it, and a signed-in one of the store when the saved settings (whose
+    grant reading borrows) used it."""
     now = utcnow()
-    for row in session.exec(select(ImapFetching).where(ImapFetching.oauth_grant_id == grant.id)).all():
+    rows = session.exec(select(ImapFetching).where(ImapFetching.store_id == grant.store_id)).all()
+    for row in rows:
+        if row.oauth_grant_id != grant.id and not (saved_used_it and row.auth_method == XOAUTH2 and row.enabled):
+            continue
         row.enabled, row.oauth_grant_id = False, None
         row.last_category, row.last_checked_at, row.updated_at = "login_unavailable", now, now
         row.last_error = ("Reading stopped: the sign-in it used was disconnected. Sign in again in the set-up, "
@@ -264,17 +273,25 @@ def prune_unused_grants(session: Session, store_id: int) -> int:
     settings and reading moved to another sign-in or to a password): their tokens
     should not sit in the database. Not revoked at the provider: Google revokes
     every grant of the account on one revocation, the one in use included.
-    Commits; returns how many went."""
+    Best effort (called after the work that made them unused is committed):
+    a concurrent request that starts using one keeps them all. Commits;
+    returns how many went."""
     used = set()
     for model in (SmtpDraft, SmtpSettings, ImapFetching):
         used |= set(session.exec(select(model.oauth_grant_id).where(model.store_id == store_id,
                                                                      model.oauth_grant_id.is_not(None))).all())
     unused = session.exec(select(OAuthGrant).where(OAuthGrant.store_id == store_id,
                                                    OAuthGrant.id.not_in(used))).all()
+    if not unused:
+        return 0
     for grant in unused:
         session.delete(grant)
-    if unused:
+    try:
         session.commit()
+    except (IntegrityError, StaleDataError):
+        # Another request began using one of them meanwhile: nothing is lost by keeping them all.
+        session.rollback()
+        return 0
     return len(unused)
 
 

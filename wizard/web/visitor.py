@@ -15,6 +15,8 @@ typed. What a conversation is and does lives in ``wizard.chat``.
 """
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 from sqlmodel import select
@@ -74,9 +76,11 @@ def _chat_context(store: Store, conversation: Conversation | None, **context) ->
     context.setdefault("message_form", ChatMessageForm(formdata=None))
     context.setdefault("slow_down", None)
     entries = conversations.exchange(get_session(), conversation) if conversation is not None else []
-    emails = [entry.id for entry in entries if isinstance(entry, OutboxEmail)]
+    listed = [entry.id for entry in entries if isinstance(entry, OutboxEmail)]
+    watch_from, watched = (presence.email_watch(conversations.emails_of(get_session(), conversation), listed)
+                           if conversation is not None else (1, 0))
     return dict(store=store, conversation=conversation, messages=messages, entries=entries,
-                last_id=messages[-1].id if messages else 0, last_email_id=max(emails, default=0), polling=POLLING,
+                last_id=messages[-1].id if messages else 0, email_watch=f"{watch_from}-{watched}", polling=POLLING,
                 **context)
 
 
@@ -154,14 +158,18 @@ def _autocommit_engine():
     return engine
 
 
+# ``emails=FROM-LISTED`` of the polled list (``presence.email_watch``).
+EMAIL_WATCH = re.compile(r"([0-9]{1,18})-([0-9]{1,9})")
+
+
 def _email_arrived(state: presence.PollState) -> bool:
-    """An email reached the visitor that the page (``emails=``, the newest it lists) does not show yet.
-    A page without ``emails=`` asks about chat messages only."""
-    shown = request.args.get("emails", "")
-    if not (shown.isdigit() and len(shown) <= 18) or state.newest_email_id <= int(shown):
+    """An email reached the visitor that the page does not list yet (``emails=``).
+    A poll without a well-formed ``emails=`` asks about chat messages only."""
+    watch = EMAIL_WATCH.fullmatch(request.args.get("emails", ""))
+    if watch is None or state.newest_email_id < int(watch.group(1)):
         return False  # the common poll: no second query
     with _autocommit_engine().connect() as connection:
-        return presence.email_arrived(connection, state, int(shown))
+        return presence.email_arrived(connection, state, int(watch.group(1)), int(watch.group(2)))
 
 
 def _poll(slug: str):
