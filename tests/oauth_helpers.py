@@ -110,9 +110,9 @@ class SignInRound:
     callback_url: str      # path and query the browser came back with
 
 
-def begin_sign_in(merchant: Merchant, provider: str, return_to: str = "smtp"):
-    """Click "Sign in with …": the app's 303 to the provider's consent page."""
-    response = merchant.post(f"/oauth/{provider}/start", {"return_to": return_to})
+def begin_sign_in(merchant: Merchant, provider: str, return_to: str = "smtp", purpose: str | None = None):
+    """Click "Sign in with …" (``purpose="reading"``: "Allow reading with …"): the app's 303 to the provider."""
+    response = merchant.post(f"/oauth/{provider}/start", {"return_to": return_to, **({"purpose": purpose} if purpose else {})})
     assert response.status_code == 303, (response.status_code, response.get_data(as_text=True)[:400])
     return response
 
@@ -137,9 +137,9 @@ def local_path(url: str) -> str:
 
 
 def sign_in_with(merchant: Merchant, provider: str, *, email: str | None = None, decision: str = "allow",
-                 return_to: str = "smtp") -> SignInRound:
+                 return_to: str = "smtp", purpose: str | None = None) -> SignInRound:
     """The whole round trip; returns each step (the callback is not followed)."""
-    start = begin_sign_in(merchant, provider, return_to)
+    start = begin_sign_in(merchant, provider, return_to, purpose)
     answer = answer_consent(start.headers["Location"], email=email or merchant.email, decision=decision)
     path = local_path(answer.headers["Location"])
     callback = merchant.get(path)

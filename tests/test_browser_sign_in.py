@@ -191,3 +191,15 @@ def test_sign_in_with_a_google_like_and_a_microsoft_like_provider(live_providers
         attempts = server.xoauth2_attempts
         assert attempts and {a.username for a in attempts} == {account}
         assert all(live.signin.store.check_access_token(account, a.token) for a in attempts)
+    if provider == "microsoft":
+        # Reading replies needs one more permission, asked for only now, from the replies page.
+        page.goto(live.url("/inbox"))
+        page.get_by_role("link", name="Replies from your mailbox").click()
+        expect(page).to_have_url(url_is(live, "/inbox/replies"))
+        page.get_by_role("button", name="Allow reading with Microsoft").click()
+        expect(page).to_have_url(re.compile(re.escape(live.signin.url) + "/microsoft/"))
+        expect(page.locator("main")).to_contain_text("Read and write access to your mailbox via IMAP")
+        consent(page, account)
+        expect(page).to_have_url(url_is(live, "/inbox/replies"))
+        expect(page.get_by_role("button", name="Allow reading with Microsoft")).to_have_count(0)
+        shot(page, artifacts, "signin-microsoft-reading-allowed.png")

@@ -25,17 +25,18 @@ from wizard.catalogue import Catalogue, ProviderPreset
 from wizard.dns.dmarc import organisational_domain
 from wizard.inbound.imap_options import ImapOptions
 from wizard.inbound.imap_types import ImapTarget
-from wizard.models import OAuthGrant, SmtpSettings, utcnow
+from wizard.models import SmtpSettings, utcnow
 from wizard.models.inbound import ImapFetching
 from wizard.oauth.flow import SignInClient
-from wizard.oauth.providers import load_sign_in_catalogue
+from wizard.oauth.providers import grant_holds_reading, load_sign_in_catalogue
 from wizard.secrets import SecretBox, SecretNotBound, ServerIdentity
 from wizard.setup.sign_in import XOAUTH2, access_token, get_grant
 from wizard.smtp.hosts import bare_host, ip_literal, is_hostname
 from wizard.smtp.target_options import saved_identity, server_identity
 
 __all__ = ["DEFAULT_PORT", "SECURITIES", "ImapSettingsRefused", "ServerChoice", "get_fetching", "suggested_server",
-           "read_identity", "turn_on", "turn_off", "imap_target", "record_result", "login_changed"]
+           "read_identity", "turn_on", "turn_off", "imap_target", "record_result", "login_changed",
+           "reading_sign_in_needed"]
 
 DEFAULT_PORT = {"ssl": 993, "starttls": 143}
 SECURITIES = tuple(DEFAULT_PORT)
@@ -134,7 +135,7 @@ def turn_on(session: Session, store_id: int, saved: SmtpSettings | None, choice:
             names = ", ".join(h for h in (preset.read_hosts if preset else ()) if not h.startswith("pop"))
             raise ImapSettingsRefused("host", "With a sign-in, HeiChat reads only from your provider's own IMAP server"
                                       + (f" ({names})." if names else "; this provider has none it knows of."))
-        _check_reading_allowed(get_grant(session, store_id, saved.oauth_grant_id))
+        _check_reading_allowed(session, store_id, saved)
     else:
         if not password_may_go_to(saved, preset, choice.host):
             raise ImapSettingsRefused("host", f"HeiChat uses your sending password only for a server of the same "
@@ -160,19 +161,26 @@ def turn_on(session: Session, store_id: int, saved: SmtpSettings | None, choice:
     return row
 
 
-def _check_reading_allowed(grant: OAuthGrant | None) -> None:
-    """Refuse a sign-in whose grant does not cover reading mail (one made before
-    HeiChat asked for it: Microsoft's used to carry SMTP.Send alone)."""
-    if grant is None:
+def reading_sign_in_needed(session: Session, store_id: int, saved: SmtpSettings | None) -> str | None:
+    """The provider whose sign-in must be renewed before the saved login may read
+    (its grant allows sending only), or None."""
+    if saved is None or saved.auth_method != XOAUTH2:
+        return None
+    grant = get_grant(session, store_id, saved.oauth_grant_id)
+    if grant is None or grant_holds_reading(grant.provider, grant.scope):
+        return None
+    return grant.provider
+
+
+def _check_reading_allowed(session: Session, store_id: int, saved: SmtpSettings) -> None:
+    if get_grant(session, store_id, saved.oauth_grant_id) is None:
         raise ImapSettingsRefused("enabled", "Sign in with your provider again in the set-up first: "
                                   "HeiChat has no sign-in to read with.")
-    entry = load_sign_in_catalogue().providers.get(grant.provider, {})
-    needed = entry.get("reading_scope", "")
-    # An empty scope means the provider did not list what it granted: it granted what was asked.
-    if needed and grant.scope and needed not in grant.scope.split():
-        name = entry.get("name", "your provider")
-        raise ImapSettingsRefused("enabled", f"Your {name} sign-in allows sending only. Sign in with {name} again "
-                                  "in the set-up (step 3) and accept reading mail too, then turn this on.")
+    provider = reading_sign_in_needed(session, store_id, saved)
+    if provider is not None:
+        name = load_sign_in_catalogue().providers[provider]["name"]
+        raise ImapSettingsRefused("enabled", f"Your {name} sign-in allows sending only. Click \"Allow reading with "
+                                  f"{name}\" and accept, then turn this on.")
 
 
 def turn_off(session: Session, row: ImapFetching) -> None:

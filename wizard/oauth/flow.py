@@ -215,7 +215,9 @@ class SignInClient:
 
     # -- the code flow -----------------------------------------------------------------
 
-    def begin(self, redirect_uri: str, login_hint: str = "") -> tuple[str, PendingSignIn]:
+    def begin(self, redirect_uri: str, login_hint: str = "", reading: bool = False) -> tuple[str, PendingSignIn]:
+        """The provider's authorization URL and what the callback needs; ``reading``:
+        ask for the reading scope too (``OAuthProvider.sign_in_scope``)."""
         endpoints = self.endpoints()
         pending = PendingSignIn(provider=self.provider.key, state=generate_token(32),
                                 code_verifier=generate_token(64), nonce=generate_token(32), redirect_uri=redirect_uri)
@@ -225,7 +227,7 @@ class SignInClient:
         with self._session(redirect_uri=redirect_uri) as session:
             url, _state = session.create_authorization_url(
                 endpoints.authorization_endpoint, state=pending.state, code_verifier=pending.code_verifier,
-                nonce=pending.nonce, **params)
+                nonce=pending.nonce, scope=self.provider.sign_in_scope(reading), **params)
         return url, pending
 
     def finish(self, pending: PendingSignIn | None, args: Mapping[str, str]) -> TokenSet:

@@ -36,6 +36,9 @@ class OAuthProvider:
     account_claims: tuple[str, ...] = ("email",)
     # The hosts the server may send requests to for this provider.
     endpoint_hosts: frozenset[str] = frozenset()
+    # The scope reading replies over IMAP needs, asked for only when the merchant
+    # turns reading on (or already reads); "" or one of ``scopes``: nothing more.
+    reading_scope: str = ""
 
     @property
     def browser_origins(self) -> tuple[str, ...]:
@@ -49,17 +52,25 @@ class OAuthProvider:
         """The scope that allows SMTP sending (the first one listed)."""
         return self.scopes[0]
 
+    def sign_in_scope(self, reading: bool = False) -> str:
+        """The scopes a sign-in asks for: sending, plus reading when ``reading``."""
+        wanted = list(self.scopes)
+        if reading and self.reading_scope and self.reading_scope not in wanted:
+            wanted.append(self.reading_scope)
+        return " ".join(wanted)
+
     def refresh_scope(self, granted: str) -> str:
         """The scopes to ask for when renewing a grant that holds ``granted``:
-        ours, less any API scope the grant never got. A refresh may not ask for
-        more than the sign-in granted (Microsoft refuses it), and a grant made
-        before a scope was added to the list must keep working for what it has.
-        OpenID scopes (``openid``, ``email``, ``offline_access``) stay: providers
-        do not echo them in ``scope``."""
+        what it holds of ours (sending, and reading if it was allowed). A
+        refresh may not ask for more than the sign-in granted (Microsoft
+        refuses it), nor less than reading needs, or the renewed token would
+        stop reading. OpenID scopes (``openid``, ``email``, ``offline_access``)
+        stay: providers do not echo them in ``scope``."""
         held = set(granted.split())
         if not held:
             return " ".join(self.scopes)
-        return " ".join(scope for scope in self.scopes if "://" not in scope or scope in held)
+        wanted = [scope for scope in self.sign_in_scope(reading=True).split() if "://" not in scope or scope in held]
+        return " ".join(wanted)
 
 
 @dataclass(frozen=True)
@@ -119,5 +130,18 @@ def providers_from_config(config: Mapping) -> dict[str, OAuthProvider]:
             authorize_params=dict(raw.get("authorize_params", {})),
             account_claims=tuple(raw.get("account_claims", ("email",))),
             endpoint_hosts=frozenset(h.lower() for h in hosts if h),
+            reading_scope=raw.get("reading_scope", ""),
         )
     return configured
+
+
+def grant_holds_reading(provider_key: str, granted: str) -> bool:
+    """Whether a grant of ``provider_key`` holding ``granted`` may read mail over
+    IMAP: always where sending's scope covers reading (Google), else only with
+    the provider's ``reading_scope`` granted (an empty ``granted``: the provider
+    did not say, so it granted what a plain sign-in asks, sending only)."""
+    raw = load_sign_in_catalogue().providers.get(provider_key, {})
+    needed = raw.get("reading_scope", "")
+    if not needed or needed in raw.get("scopes", ()):
+        return True
+    return needed in granted.split()

@@ -30,6 +30,7 @@ from wizard.models import Member, OAuthGrant, SmtpDraft, SmtpSettings, Store, ut
 from wizard.models.inbound import ImapFetching
 from wizard.models.outbox import OutboxEmail
 from wizard.oauth.flow import GrantRevoked, SignInClient, TokenEndpointUnavailable, TokenSet
+from wizard.oauth.providers import load_sign_in_catalogue
 from wizard.secrets import SecretBox, SecretError, ServerIdentity
 from wizard.setup.drafts import token_identity
 
@@ -293,6 +294,21 @@ def prune_unused_grants(session: Session, store_id: int) -> int:
         session.rollback()
         return 0
     return len(unused)
+
+
+def asks_for_reading(session: Session, store_id: int) -> bool:
+    """Whether a new sign-in for the store should ask for reading mail too:
+    reading with the sign-in is on, or the saved sign-in already allows it —
+    signing in again (a new account, "Sign in again") must not take it away."""
+    row = session.exec(select(ImapFetching).where(ImapFetching.store_id == store_id)).first()
+    if row is not None and row.enabled and row.auth_method == XOAUTH2:
+        return True
+    saved = session.exec(select(SmtpSettings).where(SmtpSettings.store_id == store_id)).first()
+    grant = get_grant(session, store_id, saved.oauth_grant_id) if saved is not None else None
+    if grant is None:
+        return False
+    needed = load_sign_in_catalogue().providers.get(grant.provider, {}).get("reading_scope", "")
+    return bool(needed) and needed in grant.scope.split()
 
 
 # -- what the pages and the outbox show ----------------------------------------------------------

@@ -29,7 +29,8 @@ bp = Blueprint("oauth", __name__, url_prefix="/oauth")
 
 PENDING_KEY = "oauth_pending"
 # Where a sign-in may return to (a name, never a URL from the request).
-RETURNS = {"smtp": "wizard.smtp", "troubleshooting": "troubleshooting.index", "inbox": "inbox.index"}
+RETURNS = {"smtp": "wizard.smtp", "troubleshooting": "troubleshooting.index", "inbox": "inbox.index",
+           "replies": "replies.page"}
 # A pending sign-in older than this is treated as stale.
 PENDING_MAX_AGE_SECONDS = 15 * 60
 
@@ -68,10 +69,14 @@ def start(provider: str):
     if preset is None or preset.sign_in != provider:
         flash("Choose the provider of this sign-in in step 2 first.", "error")
         return redirect(url_for("wizard.provider"))
-    draft = drafts.get_draft(get_session(), store)
+    db = get_session()
+    draft = drafts.get_draft(db, store)
     hint = draft.username.strip() if draft is not None and "@" in draft.username else ""
+    # "Allow reading" on the replies page asks for reading too; so does any sign-in of a store that reads already.
+    reading = request.form.get("purpose") == "reading" or sign_in.asks_for_reading(db, store.id)
     try:
-        url, pending = client.begin(page_url("oauth.callback", provider=provider), login_hint=hint[:254])
+        url, pending = client.begin(page_url("oauth.callback", provider=provider), login_hint=hint[:254],
+                                    reading=reading)
     except SignInProblem as problem:
         _explain(problem.reason, client.provider.name)
         return redirect(url_for(back))

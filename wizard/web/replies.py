@@ -27,11 +27,13 @@ from wizard.inbound.imap_settings import (
     get_fetching,
     imap_target,
     login_changed,
+    reading_sign_in_needed,
     record_result,
     suggested_server,
     turn_off,
     turn_on,
 )
+from wizard.oauth.providers import load_sign_in_catalogue
 from wizard.secrets import SecretError
 from wizard.setup import drafts
 from wizard.web import htmx
@@ -99,7 +101,15 @@ def _context(store, saved, row, form, **extra) -> dict:
             "stage_label": stage_label, "security_labels": SECURITY_LABELS,
             "explanation": _explained(row, row.last_category, row.last_error or "") if row is not None else None,
             "login_changed": login_changed(row, saved), "preset": catalogue().get(saved.provider) if saved else None,
-            **extra}
+            "reading_sign_in": _reading_sign_in(store, saved), **extra}
+
+
+def _reading_sign_in(store, saved) -> dict | None:
+    """The "Allow reading with …" button's provider, while the saved sign-in allows sending only."""
+    provider = reading_sign_in_needed(get_session(), store.id, saved)
+    if provider is None:
+        return None
+    return {"key": provider, "name": load_sign_in_catalogue().providers[provider]["name"]}
 
 
 def _render(store, row, saved, form, **extra):
