@@ -32,7 +32,8 @@ def test_record_keeps_who_and_what_but_never_a_password(app, merchant):
             audit.record(db, store_id=store, actor=owner, action="settings.deleted")
     assert set(audit.ACTIONS) == {"settings.changed", "settings.tested", "settings.saved", "share_link.created",
                                   "share_link.opened", "share_link.revoked", "support_view.opened",
-                                  "oauth.connected", "oauth.reconnected", "oauth.refresh_failed", "oauth.disconnected"}
+                                  "oauth.connected", "oauth.reconnected", "oauth.reading_allowed", "oauth.refresh_failed",
+                                  "oauth.disconnected"}
 
 
 def test_audit_page_is_for_the_owner_only(app, merchant):

@@ -175,6 +175,36 @@ def test_emails_delivered_out_of_order_both_show_up(app, merchant, starttls_serv
     assert arrived.status_code == 200 and f'data-email-id="{first.id}"' in arrived.get_data(as_text=True)
 
 
+def test_a_failed_email_the_merchant_retries_shows_up_once_sent(app, merchant, starttls_server):
+    from test_outbox import drain, queue_email
+
+    from wizard.models.outbox import FAILED, OutboxEmail
+    from wizard.outbox import queue
+
+    from helpers import store_id_of
+    from imap_helpers import save_sending
+
+    save_sending(merchant, starttls_server)
+    visitor = start_chat(app)
+    store_id = store_id_of(app, merchant.email)
+    email = queue_email(app, store_id, "failed-once", recipient="ada@example.com",
+                        conversation_id=conversation_row(app).id)
+    with Session(app.extensions["db_engine"]) as session:
+        failed = session.get(OutboxEmail, email.id)
+        failed.status = FAILED  # gave up earlier
+        session.add(failed)
+        session.commit()
+    poll_url = polled_url(visitor.get(CHAT).get_data(as_text=True))
+    assert visitor.get(poll_url, htmx=True).status_code == 204
+
+    with Session(app.extensions["db_engine"]) as session:
+        assert queue.retry_now(session, email.id, store_id) is not None  # the timeline's Retry
+    assert drain(app).sent == 1
+
+    arrived = visitor.get(poll_url, htmx=True)
+    assert arrived.status_code == 200 and f'data-email-id="{email.id}"' in arrived.get_data(as_text=True)
+
+
 def polled_url(page: str) -> str:
     """The URL htmx polls: hx-get plus the hx-vals it sends along with a GET."""
     log = re.search(r'hx-get="(/s/blue-fern-shop/chat/messages\?after=\d+)"\s+hx-vals=\'\{"emails": "([0-9]+-[0-9]+)"\}\'',

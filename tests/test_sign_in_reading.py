@@ -19,9 +19,12 @@ from wizard.oauth.clients import sign_in_clients
 
 from conftest import run_connection_test
 from oauth_helpers import (
+    audit_actions,
     choose_provider,
+    draft_of,
     fill_smtp,
     grants_of,
+    landing_page,
     merchant_store,
     saved_of,
     secret_box,
@@ -88,6 +91,33 @@ def test_a_plain_sign_in_asks_to_send_only_and_reading_asks_to_allow_it(app, mer
         row = turn_on_directly(app, store_id)
         assert (row.enabled, row.auth_method, row.oauth_grant_id, row.password_encrypted) == (
             True, "xoauth2", grant.id, None)
+
+
+def test_allowing_reading_renews_the_saved_sign_in_and_leaves_the_draft_alone(app, merchant, certs):
+    with signin_server(app) as signin, xoauth2_server(certs, signin, "microsoft") as smtp:
+        save_microsoft_sign_in(app, merchant, smtp)
+        store_id = merchant_store(app, merchant)
+        [saved_grant] = grants_of(app, store_id)
+        # Step 3 edited after saving: another host in the draft (its sign-in is dropped there).
+        fill_smtp(merchant, host="localhost", port=smtp.port)
+        assert draft_of(app, store_id).host == "localhost"
+
+        # Another account at Microsoft: refused, nothing changes.
+        wrong = sign_in_with(merchant, "microsoft", email="someone-else@example.com", return_to="replies",
+                             purpose="reading")
+        page = html.unescape(landing_page(merchant, wrong.callback))
+        assert f"You signed in as someone-else@example.com, but HeiChat sends as {merchant.email}" in page
+        assert [(g.id, IMAP_SCOPE in g.scope.split()) for g in grants_of(app, store_id)] == [(saved_grant.id, False)]
+
+        allow_reading(app, merchant)
+
+        [allowed] = grants_of(app, store_id)
+        assert allowed.id == saved_grant.id and IMAP_SCOPE in allowed.scope.split()
+        assert saved_of(app, store_id).oauth_grant_id == saved_grant.id
+        draft = draft_of(app, store_id)
+        assert (draft.host, draft.oauth_grant_id) == ("localhost", None)  # the draft as the merchant left it
+        assert turn_on_directly(app, store_id).enabled
+        assert audit_actions(app, store_id)[-1] == "oauth.reading_allowed"
 
 
 def test_a_sign_in_that_reads_keeps_reading_when_renewed_and_signed_in_again(app, merchant, certs):

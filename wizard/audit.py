@@ -23,6 +23,7 @@ ACTIONS = {
     "support_view.opened": "Opened the store in the support view",
     "oauth.connected": "Signed in to the mailbox provider",
     "oauth.reconnected": "Signed in again to the mailbox provider",
+    "oauth.reading_allowed": "Allowed reading replies with the mailbox sign-in",
     "oauth.refresh_failed": "The provider refused the sign-in; signing in again is needed",
     "oauth.disconnected": "Disconnected the provider sign-in",
 }

@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from wizard.models import Contact, Conversation, Store, utcnow
-from wizard.models.outbox import BOUNCED, QUEUED, SENDING, SENT, OutboxEmail
+from wizard.models.outbox import BOUNCED, FAILED, QUEUED, SENDING, SENT, OutboxEmail
 from wizard.outbox.times import as_utc
 
 WRITE_EVERY = timedelta(seconds=30)
@@ -107,9 +107,9 @@ def email_arrived(connection: Connection, state: PollState, watch_from: int, lis
 def email_watch(emails: Iterable[OutboxEmail], listed_ids: Iterable[int]) -> tuple[int, int]:
     """What a drawn page watches (``email_arrived``): from its oldest email still
     on its way (else one past its newest), and how many of those it lists.
-    A failed or cancelled email is not watched: it goes out again only when
-    the merchant retries it, and the next page drawn shows it."""
+    A failed email is watched too: the merchant may retry it (same id); only
+    a cancelled one is final."""
     emails = list(emails)
-    waiting = [email.id for email in emails if email.status in (QUEUED, SENDING)]
+    waiting = [email.id for email in emails if email.status in (QUEUED, SENDING, FAILED)]
     watch_from = min(waiting) if waiting else max((email.id for email in emails), default=0) + 1
     return watch_from, sum(1 for email_id in listed_ids if email_id >= watch_from)

@@ -61,7 +61,7 @@ class OAuthProvider:
 
     def refresh_scope(self, granted: str) -> str:
         """The scopes to ask for when renewing a grant that holds ``granted``:
-        what it holds of ours (sending, and reading if it was allowed). A
+        what it holds of ours (sending always, and reading if it was allowed). A
         refresh may not ask for more than the sign-in granted (Microsoft
         refuses it), nor less than reading needs, or the renewed token would
         stop reading. OpenID scopes (``openid``, ``email``, ``offline_access``)
@@ -69,7 +69,8 @@ class OAuthProvider:
         held = set(granted.split())
         if not held:
             return " ".join(self.scopes)
-        wanted = [scope for scope in self.sign_in_scope(reading=True).split() if "://" not in scope or scope in held]
+        wanted = [scope for scope in self.sign_in_scope(reading=True).split()
+                  if "://" not in scope or scope in held or scope == self.sending_scope]
         return " ".join(wanted)
 
 

@@ -297,18 +297,48 @@ def prune_unused_grants(session: Session, store_id: int) -> int:
 
 
 def asks_for_reading(session: Session, store_id: int) -> bool:
-    """Whether a new sign-in for the store should ask for reading mail too:
-    reading with the sign-in is on, or the saved sign-in already allows it —
-    signing in again (a new account, "Sign in again") must not take it away."""
+    """Whether a new sign-in for the store should ask for reading mail too: only
+    while reading with the sign-in is on — signing in again ("Sign in again", a
+    new account) must not take it away, and a store that stopped reading is not
+    asked to let HeiChat read its mailbox."""
     row = session.exec(select(ImapFetching).where(ImapFetching.store_id == store_id)).first()
-    if row is not None and row.enabled and row.auth_method == XOAUTH2:
-        return True
-    saved = session.exec(select(SmtpSettings).where(SmtpSettings.store_id == store_id)).first()
-    grant = get_grant(session, store_id, saved.oauth_grant_id) if saved is not None else None
-    if grant is None:
-        return False
-    needed = load_sign_in_catalogue().providers.get(grant.provider, {}).get("reading_scope", "")
-    return bool(needed) and needed in grant.scope.split()
+    return row is not None and row.enabled and row.auth_method == XOAUTH2
+
+
+class ReadingNotAllowed(ValueError):
+    """"Allow reading" came back without what reading needs; the message says what to do."""
+
+
+def allow_reading(session: Session, store: Store, saved: SmtpSettings, provider_key: str, tokens: TokenSet,
+                  box: SecretBox, actor: Member | None) -> OAuthGrant:
+    """Renew the saved settings' own grant with a sign-in that allows reading.
+
+    Only the saved settings' grant changes — the draft (which may hold other
+    changes, or a password) is left as it is — and only for the same account:
+    another account would read a mailbox HeiChat does not send from. Raises
+    ``ReadingNotAllowed`` (nothing changed)."""
+    grant = get_grant(session, store.id, saved.oauth_grant_id)
+    entry = load_sign_in_catalogue().providers.get(provider_key, {})
+    name = entry.get("name", provider_key)
+    if grant is None or grant.provider != provider_key:
+        raise ReadingNotAllowed(f"Your saved settings do not sign in with {name} any more: nothing changed.")
+    if tokens.account_email.strip().lower() != saved.username.strip().lower():
+        raise ReadingNotAllowed(f"You signed in as {tokens.account_email}, but HeiChat sends as {saved.username}: "
+                                f"click \"Allow reading with {name}\" again and choose {saved.username}.")
+    needed = entry.get("reading_scope", "")
+    if needed and tokens.scope and needed not in tokens.scope.split():
+        raise ReadingNotAllowed(f"{name} did not grant reading your mailbox: nothing changed. Click \"Allow "
+                                f"reading with {name}\" again and accept every permission asked for.")
+    _store_tokens(grant, tokens, box, token_identity(saved.host, saved.username))
+    if not tokens.scope and needed:
+        grant.scope = " ".join(filter(None, (grant.scope, needed)))  # no scope in the answer: what was asked
+    grant.status, grant.problem = CONNECTED, None
+    session.add(grant)
+    session.commit()
+    release_held_mail(session, store.id)
+    audit.record(session, store_id=store.id, actor=actor, action="oauth.reading_allowed",
+                 detail={"provider": provider_key, "account": grant.account_email})
+    return grant
 
 
 # -- what the pages and the outbox show ----------------------------------------------------------

@@ -71,16 +71,20 @@ def start(provider: str):
         return redirect(url_for("wizard.provider"))
     db = get_session()
     draft = drafts.get_draft(db, store)
-    hint = draft.username.strip() if draft is not None and "@" in draft.username else ""
-    # "Allow reading" on the replies page asks for reading too; so does any sign-in of a store that reads already.
-    reading = request.form.get("purpose") == "reading" or sign_in.asks_for_reading(db, store.id)
+    purpose = "reading" if request.form.get("purpose") == "reading" else "sending"
+    # "Allow reading" renews the saved settings' sign-in: their account is the one to pick.
+    login = drafts.get_saved(db, store) if purpose == "reading" else draft
+    hint = login.username.strip() if login is not None and "@" in login.username else ""
+    # "Allow reading" asks for reading too; so does any sign-in of a store that reads with its sign-in.
+    reading = purpose == "reading" or sign_in.asks_for_reading(db, store.id)
     try:
         url, pending = client.begin(page_url("oauth.callback", provider=provider), login_hint=hint[:254],
                                     reading=reading)
     except SignInProblem as problem:
         _explain(problem.reason, client.provider.name)
         return redirect(url_for(back))
-    session[PENDING_KEY] = {**pending.as_dict(), "store_id": store.id, "return_to": request.form.get("return_to")}
+    session[PENDING_KEY] = {**pending.as_dict(), "store_id": store.id, "return_to": request.form.get("return_to"),
+                            "purpose": purpose}
     return redirect(url, code=303)
 
 
@@ -108,6 +112,8 @@ def callback(provider: str):
         _explain(problem.reason, client.provider.name)
         return redirect(url_for(back))
     db = get_session()
+    if saved_pending.get("purpose") == "reading":
+        return _allow_reading(store, provider, client.provider.name, tokens)
     preset = catalogue().get(store.provider)
     if preset is None or preset.sign_in != provider:
         flash("Choose the provider of this sign-in in step 2 first.", "error")
@@ -126,6 +132,23 @@ def callback(provider: str):
         next_step = f"{released} held email{'s go' if released != 1 else ' goes'} out now. " + next_step
     flash(f"Signed in with {client.provider.name} as {grant.account_email}. {next_step}".strip(), "success")
     return redirect(url_for(back))
+
+
+def _allow_reading(store: Store, provider: str, name: str, tokens) -> object:
+    """The end of "Allow reading with …": the saved sign-in renewed, back on the replies page."""
+    db = get_session()
+    saved = drafts.get_saved(db, store)
+    if saved is None:
+        flash("Save your sending settings in the set-up first: reading uses the same login.", "error")
+        return redirect(url_for("replies.page"))
+    try:
+        sign_in.allow_reading(db, store, saved, provider, tokens, secret_box(), current_user._get_current_object())
+    except sign_in.ReadingNotAllowed as refused:
+        db.rollback()
+        flash(str(refused), "error")
+        return redirect(url_for("replies.page"))
+    flash(f"{name} now lets HeiChat read {saved.username}: turn reading on below.", "success")
+    return redirect(url_for("replies.page"))
 
 
 def _stale(pending: PendingSignIn) -> bool:

@@ -107,7 +107,9 @@ def _context(store, saved, row, form, **extra) -> dict:
 def _reading_sign_in(store, saved) -> dict | None:
     """The "Allow reading with …" button's provider, while the saved sign-in allows sending only."""
     provider = reading_sign_in_needed(get_session(), store.id, saved)
-    if provider is None:
+    preset = catalogue().get(store.provider)
+    # Only where it can work: the sign-in is set up here, and step 2 still names its provider.
+    if provider is None or provider not in sign_in_clients() or preset is None or preset.sign_in != provider:
         return None
     return {"key": provider, "name": load_sign_in_catalogue().providers[provider]["name"]}
 
