@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import event
@@ -16,7 +15,7 @@ from wizard.chat import conversations
 from wizard.models import ChatMessage, Contact, Conversation, Store, utcnow
 from wizard.outbox.times import as_utc
 
-from helpers import MESSAGES, conversation_row
+from helpers import MESSAGES, conversation_row, set_last_seen
 
 PRESENCE_SECONDS = 30
 
@@ -38,11 +37,7 @@ def statements(app):
 
 
 def set_seen_seconds_ago(app, conversation_id: int, seconds: float) -> None:
-    with Session(app.extensions["db_engine"]) as db:
-        row = db.get(Conversation, conversation_id)
-        row.last_seen_at = utcnow() - timedelta(seconds=seconds)
-        db.add(row)
-        db.commit()
+    set_last_seen(app, conversation_id, seconds / 60)
 
 
 def seen_seconds_ago(app, conversation_id: int) -> float:

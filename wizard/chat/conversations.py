@@ -117,18 +117,12 @@ def emails_of(session: Session, conversation: Conversation) -> list[OutboxEmail]
                                   OutboxEmail.store_id == conversation.store_id).order_by(OutboxEmail.id)).all())
 
 
-def sent_emails(session: Session, conversation: Conversation) -> list[OutboxEmail]:
-    """The emails the store sent in this conversation (what the visitor received), oldest first."""
-    return list(session.exec(
-        select(OutboxEmail).where(OutboxEmail.conversation_id == conversation.id,
-                                  OutboxEmail.store_id == conversation.store_id,
-                                  OutboxEmail.status.in_((SENT, BOUNCED))).order_by(OutboxEmail.id)).all())
-
-
-def exchange(session: Session, conversation: Conversation) -> list[ChatMessage | OutboxEmail]:
-    """What the visitor sees back on the chat page: the chat, the store's emails
-    and their own emailed replies (those are chat messages too), by time."""
-    entries: list = [*messages(session, conversation), *sent_emails(session, conversation)]
+def exchange(chat: list[ChatMessage], emails: list[OutboxEmail]) -> list[ChatMessage | OutboxEmail]:
+    """What the visitor sees back on the chat page, by time: the conversation's
+    ``chat`` messages (their own emailed replies among them) and, of its
+    ``emails`` (``emails_of``), the ones they received (sent, or bounced after)."""
+    received = [email for email in emails if email.status in (SENT, BOUNCED)]
+    entries: list = [*chat, *received]
     entries.sort(key=lambda entry: (as_utc(entry.sent_at if isinstance(entry, OutboxEmail) else entry.created_at)
                                     or as_utc(entry.created_at), isinstance(entry, OutboxEmail), entry.id))
     return entries

@@ -72,13 +72,13 @@ def _remember(store: Store, conversation: Conversation) -> None:
 
 def _chat_context(store: Store, conversation: Conversation | None, **context) -> dict:
     messages = conversations.messages(get_session(), conversation) if conversation is not None else []
+    emails = conversations.emails_of(get_session(), conversation) if conversation is not None else []
     context.setdefault("form", VisitorForm())
     context.setdefault("message_form", ChatMessageForm(formdata=None))
     context.setdefault("slow_down", None)
-    entries = conversations.exchange(get_session(), conversation) if conversation is not None else []
+    entries = conversations.exchange(messages, emails)
     listed = [entry.id for entry in entries if isinstance(entry, OutboxEmail)]
-    watch_from, watched = (presence.email_watch(conversations.emails_of(get_session(), conversation), listed)
-                           if conversation is not None else (1, 0))
+    watch_from, watched = presence.email_watch(emails, listed)
     return dict(store=store, conversation=conversation, messages=messages, entries=entries,
                 last_id=messages[-1].id if messages else 0, email_watch=f"{watch_from}-{watched}", polling=POLLING,
                 **context)
